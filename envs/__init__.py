@@ -1,0 +1,14 @@
+"""Environments: Gymnasium envs whose actions are tool calls (contract: :mod:`lma.envs.base`).
+
+Every env id is registered here lazily (the module is imported only when the env is made), so
+listing envs needs none of the optional worlds installed. Ids not registered here fall through to
+Gymnasium's registry and are wrapped by :mod:`lma.envs.gym_wrapper`.
+"""
+
+from lma.envs.base import ActionTool, ToolCallSpace, ToolEnv
+from lma.envs.game.babyai import register_levels
+from lma.registry import envs
+
+register_levels(envs.register)
+
+__all__ = ["ActionTool", "ToolCallSpace", "ToolEnv"]

@@ -1,0 +1,143 @@
+"""BabyAI and MiniGrid levels as lma envs, described in words as BALROG's language wrapper does.
+
+Each observation has the mission, a text rendering of what the agent sees in its 7x7 egocentric
+view (objects with colours and door states, at relative positions such as "2 steps forward and 1
+step left", and the distance to the wall ahead), what it carries, and the RGB frame. The seven
+MiniGrid actions are tools: turn_left, turn_right, forward, pickup, drop, toggle, done.
+
+``expert_action()`` is BabyAI's own scripted bot (``minigrid.utils.baby_ai_bot.BabyAIBot``), an
+oracle that solves the BabyAI levels; agent ``expert`` uses it. Success means the level's own
+success signal: the episode terminated with a positive reward.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from lma.core import Observation, ToolCall
+from lma.envs.base import ActionTool, ToolEnv
+
+ACTIONS = {
+    "turn_left": "turn left in place",
+    "turn_right": "turn right in place",
+    "forward": "move one step forward",
+    "pickup": "pick up the object right in front of you",
+    "drop": "drop the object you carry in front of you",
+    "toggle": "open or close the door (or box) right in front of you",
+    "done": "declare the task complete",
+}
+_VIEW_AGENT = (3, 6)  # the agent's cell in MiniGrid's 7x7 egocentric view, facing "up"
+
+
+def _steps(n: int, word: str) -> str:
+    return f"{n} step{'s' if n != 1 else ''} {word}"
+
+
+def relative_position(dx: int, dy: int) -> str:
+    """``dx`` to the right, ``dy`` forward, in words."""
+    parts = []
+    if dy:
+        parts.append(_steps(abs(dy), "forward" if dy > 0 else "backward"))
+    if dx:
+        parts.append(_steps(abs(dx), "right" if dx > 0 else "left"))
+    return " and ".join(parts) or "here"
+
+
+def describe_view(view: np.ndarray) -> list[str]:
+    """Sentences for the objects in an encoded 7x7x3 egocentric view (object, colour, state)."""
+    from minigrid.core.constants import IDX_TO_COLOR, IDX_TO_OBJECT, STATE_TO_IDX
+
+    idx_to_state = {v: k for k, v in STATE_TO_IDX.items()}
+    ax, ay = _VIEW_AGENT
+    seen = []
+    for x in range(view.shape[0]):
+        for y in range(view.shape[1]):
+            kind = IDX_TO_OBJECT[int(view[x, y, 0])]
+            if kind in ("unseen", "empty", "wall", "agent", "floor"):
+                continue
+            colour = IDX_TO_COLOR[int(view[x, y, 1])]
+            name = f"{colour} {kind}"
+            if kind == "door":
+                name = f"{idx_to_state[int(view[x, y, 2])]} {name}"
+            dx, dy = x - ax, ay - y
+            seen.append((abs(dx) + abs(dy), f"a {name} {relative_position(dx, dy)}"))
+    sentences = [s for _, s in sorted(seen)]
+    ahead = 0
+    while ay - ahead - 1 >= 0 and IDX_TO_OBJECT[int(view[ax, ay - ahead - 1, 0])] not in ("wall", "unseen"):
+        ahead += 1
+    if ay - ahead - 1 >= 0 and IDX_TO_OBJECT[int(view[ax, ay - ahead - 1, 0])] == "wall":
+        sentences.append(f"a wall {_steps(ahead + 1, 'forward')}")
+    return sentences
+
+
+class BabyAIEnv(ToolEnv):
+    """A MiniGrid/BabyAI level by its Gymnasium id, e.g. ``BabyAI-GoToRedBall-v0``."""
+
+    def __init__(self, gym_id: str, max_steps: int | None = None):
+        super().__init__()
+        import minigrid
+
+        gym.register_envs(minigrid)
+        kwargs = {"max_steps": max_steps} if max_steps else {}
+        self.inner = gym.make(gym_id, render_mode="rgb_array", **kwargs)
+        self.gym_id = gym_id
+        self.tools = [ActionTool(name, description) for name, description in ACTIONS.items()]
+        self._names = list(ACTIONS)
+        self._bot: Any = None
+        self._last_action: Any = None
+
+    def _observe(self, raw: dict[str, Any]) -> Observation:
+        inner = self.inner.unwrapped
+        lines = [f"Mission: {raw['mission']}", "You see: " + ("; ".join(describe_view(raw["image"])) or "nothing")]
+        carrying = inner.carrying
+        lines.append(f"You carry: a {carrying.color} {carrying.type}" if carrying else "You carry: nothing")
+        return {"text": "\n".join(lines), "image": self.inner.render(), "data": {"goal": raw["mission"]}}
+
+    def _reset(self, seed: int | None):
+        raw, info = self.inner.reset(seed=seed)
+        self._bot, self._last_action = None, None
+        return self._observe(raw), info
+
+    def _act(self, call: ToolCall):
+        action = self._names.index(call.name)
+        self._last_action = self.inner.unwrapped.actions(action)
+        raw, reward, terminated, truncated, info = self.inner.step(action)
+        info = {**info, "success": bool(terminated and reward > 0)}
+        return self._observe(raw), reward, terminated, truncated, info
+
+    def expert_action(self) -> ToolCall:
+        if self._bot is None:
+            from minigrid.utils.baby_ai_bot import BabyAIBot
+
+            self._bot = BabyAIBot(self.inner.unwrapped)
+        action = self._bot.replan(self._last_action)
+        return ToolCall(self._names[int(action)])
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+BABYAI_LEVELS = [
+    "GoToRedBallGrey", "GoToRedBall", "GoToRedBallNoDists", "GoToObj", "GoToObjS4", "GoToLocal",
+    "GoToRedBlueBall", "GoToDoor", "GoToObjDoor", "GoTo", "GoToImpUnlock", "GoToSeq",
+    "Open", "OpenDoor", "OpenRedDoor", "OpenTwoDoors", "OpenDoorsOrderN4",
+    "Pickup", "PickupLoc", "PickupDist", "PickupAbove", "UnblockPickup",
+    "PutNextLocal", "PutNextS5N2", "PutNextS6N3", "PutNextS7N4",
+    "Unlock", "UnlockLocal", "UnlockPickup", "BlockedUnlockPickup", "KeyCorridorS3R1",
+    "ActionObjDoor", "FindObjS5", "MoveTwoAcrossS5N2", "Synth", "SynthLoc", "SynthSeq",
+    "MiniBossLevel", "BossLevel", "MixedTrainLocal", "MixedTestLocal",
+]
+
+
+def register_levels(register: Any) -> None:
+    """Register ``babyai/<Level>-v0`` for the levels above (lazily; nothing is imported now)."""
+    for level in BABYAI_LEVELS:
+        register(
+            f"babyai/{level}-v0",
+            "lma.envs.game.babyai:BabyAIEnv",
+            gym_id=f"BabyAI-{level}-v0",
+            description=f"BabyAI {level}, described in words; expert: BabyAIBot",
+        )

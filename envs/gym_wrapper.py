@@ -1,0 +1,122 @@
+"""Any Gymnasium env as an lma env: each discrete action becomes a named tool.
+
+``lma.make("ALE/Pong-v5")`` or ``lma.make("CartPole-v1")`` land here when the id is not an lma
+env. Action names come from the env when it has them (``get_action_meanings()`` in ALE, the
+``actions`` enum of MiniGrid), else ``action_0 .. action_{n-1}``. A ``Box`` action space becomes a
+single ``act(values)`` tool. The observation text says what the env returned in a few words; an
+image observation (or ``render()`` in ``rgb_array`` mode) becomes the frame, so a VLM can play from
+pixels alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from lma.core import Observation, ToolCall
+from lma.envs.base import ActionTool, ToolEnv
+from lma.registry import UnknownNameError
+
+
+def action_names(env: gym.Env) -> list[str]:
+    """Names for a Discrete action space, taken from the env where it says them."""
+    n = int(env.action_space.n)
+    inner = env.unwrapped
+    names: list[str] = []
+    if hasattr(inner, "get_action_meanings"):
+        names = [str(m).lower() for m in inner.get_action_meanings()]
+    elif hasattr(inner, "actions"):
+        names = [a.name for a in inner.actions][:n]
+    if len(names) != n or len(set(names)) != n:
+        names = [f"action_{i}" for i in range(n)]
+    return names
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        if value.ndim >= 2:
+            return f"an image of shape {value.shape}"
+        return "[" + ", ".join(f"{v:.3g}" for v in value.ravel()[:32]) + "]"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_describe(v)}" for k, v in value.items())
+    return str(value)
+
+
+class GymnasiumToolEnv(ToolEnv):
+    """Wraps a plain Gymnasium env; the original is kept as ``self.inner``."""
+
+    def __init__(self, inner: gym.Env):
+        super().__init__()
+        self.inner = inner
+        space = inner.action_space
+        if isinstance(space, gym.spaces.Discrete):
+            self._names = action_names(inner)
+            self.tools = [ActionTool(n, f"take action {n!r}") for n in self._names]
+        elif isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
+            self._names = []
+            low, high = space.low.tolist(), space.high.tolist()
+            params = {
+                "type": "object",
+                "properties": {
+                    "values": {
+                        "type": "array",
+                        "items": {"type": "number"},
+                        "minItems": space.shape[0],
+                        "maxItems": space.shape[0],
+                    }
+                },
+                "required": ["values"],
+                "additionalProperties": False,
+            }
+            self.tools = [ActionTool("act", f"continuous action, bounds {low} .. {high}", params)]
+        else:
+            raise TypeError(f"cannot wrap action space {space}: only Discrete and 1-D Box")
+
+    def _observe(self, raw: Any, info: dict[str, Any]) -> Observation:
+        image = raw if isinstance(raw, np.ndarray) and raw.ndim == 3 else None
+        if image is None and self.inner.render_mode == "rgb_array":
+            image = self.inner.render()
+        mission = raw.get("mission") if isinstance(raw, dict) else None
+        text = f"Mission: {mission}\n" if mission else ""
+        text += f"Observation: {_describe(raw)}"
+        return {"text": text, "image": image, "data": {"raw_info": {k: str(v) for k, v in info.items()}}}
+
+    def _reset(self, seed: int | None):
+        raw, info = self.inner.reset(seed=seed)
+        return self._observe(raw, info), info
+
+    def _act(self, call: ToolCall):
+        if self._names:
+            action: Any = self._names.index(call.name)
+        else:
+            action = np.asarray(call.args["values"], dtype=self.inner.action_space.dtype)
+        raw, reward, terminated, truncated, info = self.inner.step(action)
+        info = dict(info)
+        info.setdefault("success", bool(terminated and reward > 0))
+        return self._observe(raw, info), reward, terminated, truncated, info
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def make_gymnasium(id: str, *, known: list[str] = (), **kwargs: Any) -> GymnasiumToolEnv:
+    """``gymnasium.make(id)`` wrapped; unknown ids raise :class:`UnknownNameError` over both registries."""
+    if id not in gym.registry:
+        if "/" in id:  # a namespaced id may need its package imported first (ALE, MiniGrid)
+            namespace = id.split("/")[0].lower()
+            for module in {"ale": ["ale_py"], "minigrid": ["minigrid"], "babyai": ["minigrid"]}.get(namespace, []):
+                try:
+                    gym.register_envs(__import__(module))
+                except ImportError:
+                    pass
+    if id not in gym.registry:
+        raise UnknownNameError("env", id, list(known) + list(gym.registry))
+    kwargs.setdefault("render_mode", "rgb_array")
+    try:
+        inner = gym.make(id, **kwargs)
+    except TypeError:
+        kwargs.pop("render_mode")
+        inner = gym.make(id, **kwargs)
+    return GymnasiumToolEnv(inner)

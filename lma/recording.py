@@ -1,0 +1,161 @@
+"""The run folder: what a run leaves on disk, written so that a killed run loses nothing.
+
+::
+
+    runs/<run-id>/
+      config.yaml                 everything needed to rerun
+      results.jsonl               one line per finished episode, appended atomically
+      episodes/<episode-id>/
+        trajectory.jsonl          one line per step (lma.core.StepRecord)
+        frame-0000.png ...        the frames the agent saw
+
+A results line is written with a single ``os.write`` on a file opened with ``O_APPEND`` and then
+fsynced, so concurrent writers never interleave and a crash leaves at most one torn last line,
+which :func:`read_results` skips. An episode's folder is written first and its results line last:
+an episode is finished exactly when its line is there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from lma.core import EpisodeResult, StepRecord, to_jsonable
+from lma.registry import LmaError
+
+
+class RunDirError(LmaError):
+    """A folder that is not an lma run, or one whose files cannot be read."""
+
+
+def new_run_id(prefix: str) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", prefix).strip("-")[:40]
+    return f"{stamp}-{slug}-{os.getpid() % 10000:04d}"
+
+
+def episode_id(agent: str, env: str, seed: int) -> str:
+    """The id of the (agent, env, seed) episode: stable, so a resumed run finds it again."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{agent}__{env}__s{seed}")
+
+
+def append_line(path: Path, row: dict[str, Any]) -> None:
+    """Append one JSON line atomically and durably."""
+    data = (json.dumps(row, ensure_ascii=False) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The complete JSON lines of a file; a torn or garbled line (from a crash) is skipped."""
+    rows = []
+    if not path.exists():
+        return rows
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+class RunDir:
+    """One run's folder; see the module docstring."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, root: str | Path, run_id: str, config: dict[str, Any]) -> RunDir:
+        run = cls(Path(root) / run_id)
+        (run.path / "episodes").mkdir(parents=True, exist_ok=True)
+        tmp = run.path / "config.yaml.tmp"
+        tmp.write_text(yaml.safe_dump(to_jsonable(config), sort_keys=False))
+        tmp.replace(run.path / "config.yaml")
+        return run
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDir:
+        """An existing run; a clear error when ``path`` is not one."""
+        run = cls(path)
+        if not (run.path / "config.yaml").is_file():
+            raise RunDirError(f"{path} is not an lma run folder (no config.yaml)")
+        return run
+
+    def config(self) -> dict[str, Any]:
+        try:
+            config = yaml.safe_load((self.path / "config.yaml").read_text())
+        except yaml.YAMLError as exc:
+            raise RunDirError(f"{self.path / 'config.yaml'} is not valid YAML: {exc}") from None
+        if not isinstance(config, dict):
+            raise RunDirError(f"{self.path / 'config.yaml'} does not hold a mapping")
+        return config
+
+    @property
+    def results_path(self) -> Path:
+        return self.path / "results.jsonl"
+
+    def results(self) -> list[EpisodeResult]:
+        """The finished episodes, each once (the first line of a repeated id wins)."""
+        seen: dict[str, EpisodeResult] = {}
+        for row in read_jsonl(self.results_path):
+            if "episode_id" in row and row["episode_id"] not in seen:
+                seen[row["episode_id"]] = EpisodeResult.from_json(row)
+        return list(seen.values())
+
+    def add_result(self, result: EpisodeResult) -> None:
+        append_line(self.results_path, result.to_json())
+
+    def episode(self, episode_id: str, record_frames: bool = True) -> EpisodeRecorder:
+        return EpisodeRecorder(self.path / "episodes" / episode_id, record_frames)
+
+    def trajectory(self, episode_id: str) -> list[dict[str, Any]]:
+        path = self.path / "episodes" / episode_id / "trajectory.jsonl"
+        if not path.exists():
+            raise RunDirError(f"no episode {episode_id!r} in {self.path}")
+        return read_jsonl(path)
+
+
+class EpisodeRecorder:
+    """Writes one episode's trajectory and frames; restarting an episode starts it afresh."""
+
+    def __init__(self, path: Path, record_frames: bool = True):
+        self.path, self.record_frames = path, record_frames
+        self._file: Any = None
+        path.mkdir(parents=True, exist_ok=True)
+        for old in path.iterdir():  # a resumed episode that was cut off leaves a partial trajectory
+            old.unlink()
+
+    def frame(self, step: int, image: np.ndarray | None) -> str | None:
+        if image is None or not self.record_frames:
+            return None
+        from PIL import Image
+
+        name = f"frame-{step:04d}.png"
+        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(self.path / name)
+        return name
+
+    def step(self, record: StepRecord) -> None:
+        """Append a step; flushed at once but not fsynced (the results line is the durable mark)."""
+        if self._file is None:
+            self._file = open(self.path / "trajectory.jsonl", "a", encoding="utf-8")
+        self._file.write(json.dumps(to_jsonable(record), ensure_ascii=False) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

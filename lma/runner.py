@@ -1,0 +1,132 @@
+"""One episode: the loop of DESIGN.md, with time limits, recording and seeds.
+
+:func:`run_episode` never raises for what happens inside the episode: an env that fails to build,
+reset or step, a step that hangs past ``step_timeout``, an agent that fails, or an episode past
+``episode_timeout`` all end the episode with ``error`` set, so the next episode still runs. A hung
+env call is abandoned on its thread (the env is then closed); for a hard guarantee run episodes
+in worker processes (:mod:`lma.evaluate`), which are killed at the episode limit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import gymnasium as gym
+
+from lma.agents.base import Agent
+from lma.core import Decision, EpisodeResult, StepRecord, Task, ToolCall, Usage
+from lma.recording import EpisodeRecorder, episode_id
+from lma.registry import make
+
+T = TypeVar("T")
+DEFAULT_MAX_STEPS = 64
+
+
+class StepTimeout(Exception):
+    pass
+
+
+def call_with_timeout(fn: Callable[[], T], timeout: float | None) -> T:
+    """Run ``fn`` and return its value, or raise :class:`StepTimeout` after ``timeout`` seconds."""
+    if timeout is None:
+        return fn()
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise StepTimeout(f"no answer within {timeout:g}s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def episode_metrics(env: gym.Env, info: dict[str, Any]) -> dict[str, Any]:
+    """Env-specific metrics: ``env.unwrapped.episode_metrics()`` where the env defines it."""
+    getter = getattr(env.unwrapped, "episode_metrics", None)
+    metrics = dict(getter()) if callable(getter) else {}
+    metrics.update(info.get("metrics", {}))
+    return metrics
+
+
+def run_episode(
+    agent: Agent,
+    task: Task,
+    *,
+    recorder: EpisodeRecorder | None = None,
+    step_timeout: float | None = 60.0,
+    episode_timeout: float | None = 600.0,
+    env: gym.Env | None = None,
+) -> EpisodeResult:
+    """Run ``agent`` on ``task`` and return the result; see the module docstring."""
+    started = time.perf_counter()
+    result = EpisodeResult(episode_id(agent.name, task.env_id, task.seed), task.env_id, agent.name, task.seed)
+    usage, info = Usage(), {}
+    try:
+        if env is None:
+            env = call_with_timeout(lambda: make(task.env_id, **task.env_kwargs), step_timeout)
+        obs, info = call_with_timeout(lambda: env.reset(seed=task.seed), step_timeout)
+        task.goal = task.goal or str(obs.get("data", {}).get("goal") or obs.get("text", "").split("\n")[0])
+        agent.reset(task, env)
+        max_steps = task.max_steps or DEFAULT_MAX_STEPS
+        for step in range(max_steps):
+            if episode_timeout is not None and time.perf_counter() - started > episode_timeout:
+                result.error = f"episode exceeded {episode_timeout:g}s"
+                break
+            t0 = time.perf_counter()
+            decision = agent.act(obs)
+            if isinstance(decision, ToolCall):
+                decision = Decision(decision)
+            usage = usage + decision.usage
+            record = StepRecord(step, obs.get("text", ""), decision.call, usage=decision.usage,
+                                error=decision.error, trace=decision.trace)
+            if recorder is not None:
+                record.frame = recorder.frame(step, obs.get("image"))
+            terminated = truncated = False
+            if decision.call is not None:
+                call = decision.call
+                obs, reward, terminated, truncated, info = call_with_timeout(lambda: env.step(call), step_timeout)
+                record.reward, record.terminated, record.truncated = reward, terminated, truncated
+                record.error = info.get("error")
+                record.result = str(info.get("result", ""))
+                result.return_ += reward
+            record.seconds = time.perf_counter() - t0
+            result.steps = step + 1
+            if recorder is not None:
+                recorder.step(record)
+            agent.observe(record)
+            if terminated or truncated:
+                result.success = bool(info.get("success", terminated and reward > 0))
+                break
+        result.metrics = episode_metrics(env, info)
+    except Exception as exc:
+        result.error = _describe(exc)
+    finally:
+        if recorder is not None:
+            recorder.close()
+        if env is not None:
+            try:
+                call_with_timeout(env.close, 10.0)
+            except Exception:
+                pass
+    result.tokens_in, result.tokens_out, result.model_seconds = usage.tokens_in, usage.tokens_out, usage.latency
+    result.seconds = time.perf_counter() - started
+    try:
+        agent.end(result)
+    except Exception as exc:
+        result.error = result.error or f"agent.end failed: {_describe(exc)}"
+    return result

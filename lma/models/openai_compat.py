@@ -3,8 +3,9 @@
 vLLM, llama.cpp's server, Ollama, ``lma serve`` and hosted APIs all speak this protocol. The base
 URL defaults to ``$OPENAI_BASE_URL`` (or OpenAI's) when the target is a bare model name; the key
 comes from ``$OPENAI_API_KEY`` (or the variable named by the ``api_key_env`` option). Images are
-sent inline as PNG data URLs; a JSON schema is sent as ``response_format`` (``json_schema``, the
-OpenAI form; ``format=json_object`` sends llama.cpp's older ``json_object`` + ``schema`` form).
+sent inline as PNG data URLs; a JSON schema is sent as ``response_format``: the OpenAI ``json_schema`` form first, and,
+if the server rejects that with HTTP 400/422 (llama-cpp-python's server does), the older
+``json_object`` + ``schema`` form from then on; ``format=json_object`` starts with the latter.
 Transient failures (connection errors, 429, 5xx) are retried with backoff; other HTTP errors
 surface as :class:`ModelError` with the server's message.
 """
@@ -45,6 +46,10 @@ def with_images(messages: list[dict[str, Any]], images) -> list[dict[str, Any]]:
     return out
 
 
+class _Rejected(ModelError):
+    """HTTP 400/422 to a request carrying ``response_format``: maybe the other form is understood."""
+
+
 class OpenAICompatModel(ChatModel):
     supports_images = True
 
@@ -69,7 +74,14 @@ class OpenAICompatModel(ChatModel):
         if schema is not None:
             body["response_format"] = self._response_format(schema)
         start = time.perf_counter()
-        data = self._post("/chat/completions", body)
+        try:
+            data = self._post("/chat/completions", body)
+        except _Rejected:
+            if schema is None or self.response_format == "json_object":
+                raise
+            self.response_format = "json_object"
+            body["response_format"] = self._response_format(schema)
+            data = self._post("/chat/completions", body)
         try:
             text = data["choices"][0]["message"].get("content") or ""
         except (KeyError, IndexError, TypeError):
@@ -99,8 +111,11 @@ class OpenAICompatModel(ChatModel):
                         return response.json()
                     except ValueError:
                         raise ModelError(f"{url} answered with non-JSON: {response.text[:200]}") from None
+                message = f"{url} answered HTTP {response.status_code}: {response.text[:300]}"
+                if response.status_code in (400, 422) and "response_format" in body:
+                    raise _Rejected(message)
                 if response.status_code != 429 and response.status_code < 500 or last:
-                    raise ModelError(f"{url} answered HTTP {response.status_code}: {response.text[:300]}")
+                    raise ModelError(message)
             time.sleep(0.5 * 2**attempt)
         raise AssertionError("unreachable")
 

@@ -4,7 +4,8 @@ vLLM, llama.cpp's server, Ollama, ``lma serve`` and hosted APIs all speak this p
 URL defaults to ``$OPENAI_BASE_URL`` (or OpenAI's) when the target is a bare model name; the key
 comes from ``$OPENAI_API_KEY`` (or the variable named by the ``api_key_env`` option). Images are
 sent inline as PNG data URLs; a JSON schema is sent as ``response_format``: the OpenAI ``json_schema`` form first, and,
-if the server rejects that with HTTP 400/422 (llama-cpp-python's server does), the older
+if the server rejects that naming ``response_format`` (llama-cpp-python's server does, with
+HTTP 500), the older
 ``json_object`` + ``schema`` form from then on; ``format=json_object`` starts with the latter.
 Transient failures (connection errors, 429, 5xx) are retried with backoff; other HTTP errors
 surface as :class:`ModelError` with the server's message.
@@ -47,7 +48,7 @@ def with_images(messages: list[dict[str, Any]], images) -> list[dict[str, Any]]:
 
 
 class _Rejected(ModelError):
-    """HTTP 400/422 to a request carrying ``response_format``: maybe the other form is understood."""
+    """An HTTP error that blames ``response_format``: maybe the other form is understood."""
 
 
 class OpenAICompatModel(ChatModel):
@@ -112,8 +113,8 @@ class OpenAICompatModel(ChatModel):
                     except ValueError:
                         raise ModelError(f"{url} answered with non-JSON: {response.text[:200]}") from None
                 message = f"{url} answered HTTP {response.status_code}: {response.text[:300]}"
-                if response.status_code in (400, 422) and "response_format" in body:
-                    raise _Rejected(message)
+                if "response_format" in body and "response_format" in response.text:
+                    raise _Rejected(message)  # some servers answer 500 to a schema form they lack
                 if response.status_code != 429 and response.status_code < 500 or last:
                     raise ModelError(message)
             time.sleep(0.5 * 2**attempt)

@@ -83,6 +83,7 @@ def test_openai_backend_against_llama_cpp_server(llama_server, tmp_path):
     result = run_episode(agent, Task("babyai/GoToRedBall-v0", 1, max_steps=3), recorder=run.episode("e"))
     steps = read_jsonl(run.path / "episodes" / "e" / "trajectory.jsonl")
     assert result.error is None and len(steps) == 3
-    assert all(s["error"] is None and s["call"]["name"] in ACTIONS for s in steps)
+    assert [s["error"] for s in steps] == [None] * 3
+    assert all(s["call"]["name"] in ACTIONS for s in steps)
     assert result.tokens_in > 0 and result.model_seconds > 0
     json.dumps(steps)  # the trajectory is plain JSON

@@ -7,7 +7,8 @@ sent inline as PNG data URLs; a JSON schema is sent as ``response_format``: the 
 if the server rejects that naming ``response_format`` (llama-cpp-python's server does, with
 HTTP 500), the older
 ``json_object`` + ``schema`` form from then on; ``format=json_object`` starts with the latter.
-Transient failures (connection errors, 429, 5xx) are retried with backoff; other HTTP errors
+Images are sent unless ``images=0``; an endpoint that fails on a request with
+images is taken to be text-only from then on (logged). Transient failures (connection errors, 429, 5xx) are retried with backoff; other HTTP errors
 surface as :class:`ModelError` with the server's message.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import os
 import time
 from typing import Any
@@ -24,6 +26,8 @@ import numpy as np
 
 from lma.core import Usage
 from lma.models.base import ChatModel, Completion, ModelError, parse_json
+
+log = logging.getLogger(__name__)
 
 
 def image_data_url(image: np.ndarray) -> str:
@@ -55,7 +59,8 @@ class OpenAICompatModel(ChatModel):
     supports_images = True
 
     def __init__(self, base_url: str, model: str, *, api_key: str | None = None, timeout: float = 60.0,
-                 retries: int = 2, response_format: str = "json_schema"):
+                 retries: int = 2, response_format: str = "json_schema", images: bool = True):
+        self.supports_images = images
         self.base_url, self.model, self.retries, self.response_format = base_url.rstrip("/"), model, retries, response_format
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.Client(timeout=timeout, headers=headers)
@@ -76,13 +81,14 @@ class OpenAICompatModel(ChatModel):
             body["response_format"] = self._response_format(schema)
         start = time.perf_counter()
         try:
-            data = self._post("/chat/completions", body)
-        except _Rejected:
-            if schema is None or self.response_format == "json_object":
+            data = self._post_chat(body, schema)
+        except ModelError as exc:
+            if not len(images):
                 raise
-            self.response_format = "json_object"
-            body["response_format"] = self._response_format(schema)
-            data = self._post("/chat/completions", body)
+            # A text-only model behind the endpoint (llama.cpp with a text GGUF): stop sending images.
+            log.warning("%s failed with images (%s); sending text only from now on", self.base_url, exc)
+            self.supports_images = False
+            return self.complete(messages, schema=schema, max_tokens=max_tokens, temperature=temperature)
         try:
             text = data["choices"][0]["message"].get("content") or ""
         except (KeyError, IndexError, TypeError):
@@ -93,6 +99,16 @@ class OpenAICompatModel(ChatModel):
             parse_json(text) if schema is not None else None,
             Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), time.perf_counter() - start),
         )
+
+    def _post_chat(self, body: dict[str, Any], schema: dict[str, Any] | None) -> dict[str, Any]:
+        """POST a chat request; switch to the older schema form once if the server rejects ours."""
+        try:
+            return self._post("/chat/completions", body)
+        except _Rejected:
+            if schema is None or self.response_format == "json_object":
+                raise
+            self.response_format = "json_object"
+            return self._post("/chat/completions", {**body, "response_format": self._response_format(schema)})
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         url = self.base_url + path
@@ -138,6 +154,7 @@ def from_spec(target: str, **options: str) -> OpenAICompatModel:
             timeout=float(options.pop("timeout", 60)),
             retries=int(options.pop("retries", 2)),
             response_format=options.pop("format", "json_schema"),
+            images=options.pop("images", "1") not in ("0", "false", "no"),
         )
     except ValueError as exc:
         raise ModelError(f"bad openai option: {exc}") from None

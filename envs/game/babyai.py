@@ -80,7 +80,10 @@ class BabyAIEnv(ToolEnv):
         super().__init__()
         import minigrid
 
+        from lma.envs.game import babyai_mix
+
         gym.register_envs(minigrid)
+        babyai_mix.register()  # BALROG's mix, which MiniGrid does not ship
         kwargs = {"max_steps": max_steps} if max_steps else {}
         self.inner = gym.make(gym_id, render_mode="rgb_array", **kwargs)
         self.gym_id = gym_id

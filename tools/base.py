@@ -13,7 +13,9 @@ A tool is what an agent can do: a ``name``, a ``description`` the planner reads,
 
 from __future__ import annotations
 
+import functools
 import inspect
+import json
 import types
 import typing
 from collections.abc import Callable
@@ -24,6 +26,15 @@ import jsonschema
 from lma.core import ToolCall, ToolResult
 
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object"}
+
+
+@functools.lru_cache(maxsize=1024)
+def _validator(schema_json: str) -> jsonschema.protocols.Validator:
+    """A checked, reusable validator per schema (building one costs far more than validating)."""
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
 
 
 class Tool:
@@ -45,12 +56,11 @@ class Tool:
         """Return a one-line reason why ``args`` do not fit the schema, or None."""
         if not isinstance(args, dict):
             return f"arguments of {self.name} must be an object"
-        try:
-            jsonschema.validate(args, self.parameters)
-        except jsonschema.ValidationError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path)
-            return f"{self.name}: {exc.message}" + (f" (at {where})" if where else "")
-        return None
+        error = jsonschema.exceptions.best_match(_validator(json.dumps(self.parameters, sort_keys=True)).iter_errors(args))
+        if error is None:
+            return None
+        where = "/".join(str(p) for p in error.absolute_path)
+        return f"{self.name}: {error.message}" + (f" (at {where})" if where else "")
 
     def __call__(self, **args: Any) -> ToolResult:
         problem = self.validate(args)

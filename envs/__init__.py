@@ -10,5 +10,9 @@ from lma.envs.game.babyai import register_levels
 from lma.registry import envs
 
 register_levels(envs.register)
+envs.register("webqa/synthetic-v0", "lma.envs.webqa.env:WebQAEnv", dataset="synthetic",
+              description="WebQA multimodal multi-hop QA, bundled synthetic set; expert: oracle")
+envs.register("webqa/real-v0", "lma.envs.webqa.env:WebQAEnv", dataset="real",
+              description="WebQA on the real data (data=PATH or $LMA_WEBQA_DATA); expert: oracle")
 
 __all__ = ["ActionTool", "ToolCallSpace", "ToolEnv"]

@@ -24,7 +24,7 @@ COMMANDS = {
     "report": ("lma.report", "write report.md and report.html for a run"),
     "serve": ("lma.serve", "serve a local model over an OpenAI-compatible API"),
     "finetune": ("lma.finetune", "fine-tune a local planner on recorded trajectories (Type II)"),
-    "webqa": ("lma.envs.webqa.cli", "WebQA tools: score a prediction file"),
+    "webqa": ("lma.envs.webqa.cli", "WebQA tools: score a prediction file, generate the synthetic set"),
 }
 
 

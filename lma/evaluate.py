@@ -1,0 +1,361 @@
+"""``lma eval``: agents x envs x seeds, side by side, in parallel, resumable.
+
+What a user must know:
+
+* Every (agent, env, seed) episode is one job, and every agent gets the same seeds
+  (``seed, seed+1, ...``), so two agents can be compared pair by pair (:mod:`lma.stats`).
+* Jobs run in worker processes (``--backend local``) or as Ray tasks (``--backend ray``); see
+  :mod:`lma.workers`. An episode past ``--episode-timeout`` is killed with its worker and recorded
+  with its error; a crashed worker is replaced; the run goes on.
+* Agents whose model runs locally (``llamacpp:``, ``transformers:``) share one model server per
+  model spec (:mod:`lma.model_server`) instead of loading the weights in every worker.
+* ``results.jsonl`` gets one line per finished episode, appended atomically by this process
+  alone. Kill the run at any moment (even ``kill -9``) and ``lma eval --resume RUN_DIR`` runs
+  exactly the episodes that have no line yet. A resume may change how the run executes
+  (``--workers``, ``--backend``) but not what it runs: a different config exits with code 2.
+
+Settings come from defaults, then ``--config FILE.yaml``, then flags (see :data:`DEFAULTS`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from lma.registry import LmaError
+
+DEFAULTS: dict[str, Any] = {
+    "agents": None, "envs": None, "episodes": 10, "seed": 0, "model": None, "max_steps": None,
+    "step_timeout": 60.0, "episode_timeout": 900.0, "record_frames": True, "prices": {}, "imports": [],
+    "workers": None, "backend": "local", "ray_address": None, "share_models": True, "out": "runs",
+}
+EXECUTION_KEYS = ("workers", "backend", "ray_address", "share_models", "out")  # a resume may change these
+_TYPES: dict[str, tuple[type, ...]] = {
+    "agents": (list,), "envs": (list,), "episodes": (int,), "seed": (int,), "model": (str,), "max_steps": (int,),
+    "step_timeout": (int, float), "episode_timeout": (int, float), "record_frames": (bool,), "prices": (dict,),
+    "imports": (list,), "workers": (int,), "backend": (str,), "ray_address": (str,), "share_models": (bool,),
+    "out": (str,),
+}
+KILL_GRACE = 2.0  # seconds past the episode limit before the worker is killed (the runner stops first if it can)
+SHARED_BACKENDS = ("llamacpp", "transformers")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--agents", help="comma-separated agent names, e.g. type1,type4,expert")
+    p.add_argument("--envs", help="comma-separated env ids, e.g. babyai/GoToObj-v0,miniwob/click-button-v0")
+    p.add_argument("--episodes", type=int, help="episodes per agent and env (default 10)")
+    p.add_argument("--seed", type=int, help="first seed; episode i uses seed+i for every agent (default 0)")
+    p.add_argument("--workers", type=int, help="episodes at once (default: the number of CPU cores)")
+    p.add_argument("--backend", choices=["local", "ray"], help="worker processes here (local) or Ray tasks")
+    p.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")
+    p.add_argument("--out", help="folder that receives the run folder (default: runs)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run")
+    p.add_argument("--config", metavar="FILE", help="YAML file with these settings (flags override it)")
+    p.add_argument("--model", help="model for the agents that take one (default: $LMA_MODEL or the embedded model)")
+    p.add_argument("--max-steps", type=int, help="step limit per episode (default: 64)")
+    p.add_argument("--step-timeout", type=float, help="seconds one env call may take (default 60)")
+    p.add_argument("--episode-timeout", type=float, help="seconds one episode may take; then its worker is killed")
+    p.add_argument("--no-frames", dest="record_frames", action="store_const", const=False, help="do not save frames")
+    p.add_argument("--no-share-models", dest="share_models", action="store_const", const=False,
+                   help="let every worker load local models itself")
+    p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                   help="import a module in every worker first (plugins that register envs or agents)")
+
+
+def load_settings_file(path: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise LmaError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise LmaError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(data, dict):
+        raise LmaError(f"{path} must hold a mapping of settings, e.g. `agents: [type1, expert]`")
+    return data
+
+
+def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What the user asked for: the config file overlaid with the flags that were given."""
+    given = load_settings_file(args.config) if args.config else {}
+    for key in DEFAULTS:
+        value = getattr(args, key, None)
+        if value is not None:
+            given[key] = [v.strip() for v in value.split(",") if v.strip()] if key in ("agents", "envs") else value
+    for key, value in given.items():
+        if key not in DEFAULTS:
+            raise LmaError(f"unknown setting {key!r} (known: {', '.join(DEFAULTS)})")
+        if value is not None and not isinstance(value, _TYPES[key]) or isinstance(value, bool) and bool not in _TYPES[key]:
+            raise LmaError(f"setting {key!r} must be {' or '.join(t.__name__ for t in _TYPES[key])}, got {value!r}")
+    return given
+
+
+def takes_model(agent: str) -> bool:
+    """Whether a registered agent's factory has a ``model`` parameter (model-driven agents do)."""
+    from lma.registry import agents
+
+    try:
+        return "model" in inspect.signature(agents.spec(agent).load()).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def default_model(agent: str) -> str | None:
+    """The model an agent builds when given none; mirrors the presets of :mod:`lma.agents`."""
+    from lma.models import DEFAULT_MODEL
+
+    if agent == "type2":  # a fine-tuned model or nothing: the preset raises its own clear error
+        return os.environ.get("LMA_TYPE2_MODEL")
+    return os.environ.get("LMA_MODEL") or DEFAULT_MODEL
+
+
+def resolve(settings: dict[str, Any]) -> dict[str, Any]:
+    """The run's config: names checked, agents' models and seeds spelled out; raises LmaError."""
+    from lma.models.base import split_spec
+    from lma.registry import agents, envs, make, models
+
+    s = {**DEFAULTS, **settings}
+    if not s["agents"] or not s["envs"]:
+        raise LmaError("name the agents and envs to evaluate: --agents type1,expert --envs babyai/GoToObj-v0")
+    if s["episodes"] < 1 or (s["workers"] is not None and s["workers"] < 1):
+        raise LmaError("--episodes and --workers must be at least 1")
+    from lma.workers import import_modules
+
+    import_modules(s["imports"])
+    resolved = []
+    for entry in s["agents"]:
+        entry = {"name": entry} if isinstance(entry, str) else dict(entry)
+        if not isinstance(entry.get("name"), str):
+            raise LmaError(f"an agent entry needs a name: {entry!r}")
+        name = entry.pop("name")
+        label = entry.pop("label", None) or name
+        agents.spec(name)  # unknown names raise with suggestions
+        if takes_model(name):
+            model = entry.get("model") or s["model"] or default_model(name)
+            if model:
+                backend = split_spec(model)[0]
+                models.spec(backend)
+                entry["model"] = model
+        if any(a["label"] == label for a in resolved):
+            raise LmaError(f"agent {label!r} is listed twice; give one a different `label`")
+        resolved.append({"label": label, "name": name, "options": entry})
+    for env in s["envs"]:
+        if env not in envs:
+            make(env).close()  # a Gymnasium id that exists passes; an unknown one raises with suggestions
+    return {
+        "command": "eval",
+        "settings": settings,
+        "agents": resolved,
+        "envs": list(dict.fromkeys(s["envs"])),
+        "seeds": [s["seed"] + i for i in range(s["episodes"])],
+        **{k: s[k] for k in ("model", "max_steps", "step_timeout", "episode_timeout", "record_frames", "prices", "imports")},
+        "execution": {"workers": s["workers"] or os.cpu_count() or 1,
+                      **{k: s[k] for k in ("backend", "ray_address", "share_models")}},
+    }
+
+
+def identity(config: dict[str, Any]) -> dict[str, Any]:
+    """The part of a config that decides what a run runs (not how)."""
+    out = {k: v for k, v in config.items() if k not in ("execution", "model", "settings")}
+    out["agents"] = [{k: a.get(k) for k in ("label", "name", "options")} for a in config.get("agents", [])]
+    return out
+
+
+def open_for_resume(path: str, given: dict[str, Any]):
+    """The run to resume and its config; exits 2 (LmaError) when the given settings differ."""
+    from lma.recording import RunDir
+
+    run = RunDir.open(path)
+    stored = run.config()
+    if stored.get("command") != "eval" or not isinstance(stored.get("agents"), list):
+        raise LmaError(f"{path} was not made by `lma eval` and cannot be resumed by it")
+    asked = {k: v for k, v in given.items() if k not in EXECUTION_KEYS}
+    if asked:
+        old, new = identity(stored), identity(resolve({**stored.get("settings", {}), **asked}))
+        differ = [k for k in new if new[k] != old.get(k)]
+        if differ:
+            raise LmaError(f"cannot resume {path}: its config differs in {', '.join(differ)} "
+                           f"(start a new run, or resume without changing {', '.join(differ)})")
+    config = {**stored, "execution": {**stored.get("execution", {}),
+                                      **{k: given[k] for k in EXECUTION_KEYS if k in given and k != "out"}}}
+    return run, config
+
+
+def agent_models(config: dict[str, Any]) -> dict[str, str | None]:
+    """Agent label -> model spec, for ``lma eval`` and ``lma run`` configs alike."""
+    if "agents" in config:
+        return {a["label"]: a["options"].get("model") for a in config["agents"]}
+    agent = config.get("agent") or {}
+    return {agent.get("name", "agent"): agent.get("model") or (config.get("agent_options") or {}).get("model")}
+
+
+def start_model_servers(config: dict[str, Any]) -> dict[str, Any]:
+    """One :class:`SharedModel` per local model spec that workers would otherwise each load."""
+    from lma.model_server import SharedModel
+
+    execution = config["execution"]
+    if not execution.get("share_models", True) or execution.get("ray_address"):
+        return {}
+    specs = {a["options"].get("model") for a in config["agents"]} - {None}
+    servers: dict[str, Any] = {}
+    try:
+        for spec in sorted(s for s in specs if s.split(":", 1)[0] in SHARED_BACKENDS):
+            servers[spec] = SharedModel(spec)
+    except BaseException:
+        for server in servers.values():
+            server.close()
+        raise
+    return servers
+
+
+def make_jobs(config: dict[str, Any], servers: dict[str, Any]) -> list:
+    """Every episode of the run, ordered seed by seed so a partial run is already paired."""
+    from lma.workers import Job
+
+    jobs = []
+    for seed in config["seeds"]:
+        for env in config["envs"]:
+            for agent in config["agents"]:
+                options = dict(agent["options"])
+                if options.get("model") in servers:
+                    options["model"] = servers[options["model"]].model_spec
+                jobs.append(Job(agent["label"], agent["name"], options, env, seed, config.get("max_steps"),
+                                config.get("step_timeout"), config.get("episode_timeout"),
+                                config.get("record_frames", True)))
+    return jobs
+
+
+def check_agents(jobs: list) -> dict[str, dict[str, Any]]:
+    """Build each agent once here, so bad options fail now (exit 2); returns their ``config()``."""
+    from lma.agents import make_agent
+
+    configs = {}
+    for job in jobs:
+        if job.label not in configs:
+            agent = make_agent(job.agent, **job.options)
+            configs[job.label] = agent.config()
+            agent.close()
+    return configs
+
+
+class Progress:
+    """tqdm on stderr: ETA, episodes/min and the running success of each agent."""
+
+    def __init__(self, total: int, done: list, labels: list[str]):
+        from tqdm import tqdm
+
+        self.score = {label: [0, 0] for label in labels}
+        for r in done:
+            self.add(r)
+        self.bar = tqdm(total=total, initial=len(done), unit="ep", desc="eval", file=sys.stderr, dynamic_ncols=True)
+        self.started, self.finished = time.monotonic(), 0
+
+    def add(self, result: Any) -> None:
+        if result.agent in self.score:
+            self.score[result.agent][0] += bool(result.success)
+            self.score[result.agent][1] += 1
+
+    def update(self, result: Any) -> None:
+        self.add(result)
+        self.finished += 1
+        per_min = self.finished / max(time.monotonic() - self.started, 1e-9) * 60
+        agents = " ".join(f"{label} {s}/{n}" for label, (s, n) in self.score.items())
+        self.bar.set_postfix_str(f"{per_min:.1f} ep/min | {agents}", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def schedule(run: Any, jobs: list, pool: Any, progress: Progress) -> None:
+    """Keep ``pool.capacity`` jobs running; kill those past their limit; append each result once."""
+    pending, running = deque(jobs), {}
+    while pending or running:
+        while pending and len(running) < pool.capacity:
+            job = pending.popleft()
+            pool.submit(job)
+            running[id(job)] = (job, time.monotonic())
+        deadlines = [t + j.episode_timeout + KILL_GRACE for j, t in running.values() if j.episode_timeout]
+        wait = min([1.0] + [d - time.monotonic() for d in deadlines])
+        for job, result in pool.wait(max(wait, 0.01)):
+            running.pop(id(job))
+            run.add_result(result)
+            progress.update(result)
+        now = time.monotonic()
+        for key, (job, started) in list(running.items()):
+            if job.episode_timeout and now - started > job.episode_timeout + KILL_GRACE:
+                result = pool.kill(job, f"episode killed at the {job.episode_timeout:g}s time limit")
+                running.pop(key)
+                run.add_result(result)
+                progress.update(result)
+
+
+def seal_results(run: Any) -> None:
+    """End a torn last line (a crash mid-write) so the next appended line stays whole."""
+    path = run.results_path
+    if path.exists() and path.stat().st_size:
+        with open(path, "rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+
+
+def main(args: argparse.Namespace) -> int:
+    from lma.cli import print_table
+    from lma.recording import RunDir, new_run_id
+    from lma.stats import summarize
+    from lma.workers import LocalPool, RayPool, import_modules
+
+    given = given_settings(args)
+    if args.resume:
+        run, config = open_for_resume(args.resume, given)
+        import_modules(config.get("imports", []))
+        seal_results(run)
+    else:
+        config = resolve(given)
+        run = None
+    servers = start_model_servers(config)
+    pool = None
+    try:
+        jobs = make_jobs(config, servers)
+        agent_configs = check_agents(jobs)
+        if run is None:
+            for agent in config["agents"]:
+                agent["config"] = {**agent_configs[agent["label"]], "model": agent["options"].get("model")}
+            name = "eval-" + "-".join(a["label"] for a in config["agents"])
+            run = RunDir.create(given.get("out", DEFAULTS["out"]), new_run_id(name), config)
+        done = {r.episode_id: r for r in run.results()}
+        todo = [j for j in jobs if j.episode_id not in done]
+        execution = config["execution"]
+        progress = Progress(len(jobs), [done[j.episode_id] for j in jobs if j.episode_id in done],
+                            [a["label"] for a in config["agents"]])
+        if todo:
+            workers = min(execution["workers"], len(todo))
+            if execution.get("backend") == "ray":
+                pool = RayPool(workers, run, config.get("imports", []), execution.get("ray_address"))
+            else:
+                pool = LocalPool(workers, run, config.get("imports", []))
+            schedule(run, todo, pool, progress)
+        progress.close()
+    finally:
+        if pool is not None:
+            pool.close()
+        for server in servers.values():
+            server.close()
+    results = run.results()
+    rows = [{"agent": s.agent, "env": s.env, "episodes": s.n, "success": f"{s.success_rate:.0%}",
+             "95% CI": f"{s.ci_low:.0%}-{s.ci_high:.0%}", "return": s.return_mean, "steps": s.steps_mean,
+             "tokens": s.tokens_in_mean + s.tokens_out_mean, "errors": s.errors}
+            for s in summarize(results, agent_models(config), config.get("prices"))]
+    print_table(rows, ["agent", "env", "episodes", "success", "95% CI", "return", "steps", "tokens", "errors"])
+    print(f"{len(results)} episodes in {run.path}; write the report with: lma report {run.path}")
+    return 0

@@ -123,7 +123,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from lma.recording import RunDir
 
     run = RunDir.open(args.run_dir)
-    for row in run.trajectory(args.episode_id):
+    rows = run.trajectory(args.episode_id)
+    if args.html or args.gif:
+        from lma.report import episode_gif, render_episode
+
+        if args.html:
+            print(f"wrote {render_episode(run, args.episode_id)}")
+        if args.gif:
+            print(f"wrote {episode_gif(run, args.episode_id)}")
+        return 0
+    for row in rows:
         call = row.get("call")
         call_text = f"{call['name']}({json.dumps(call['args'])})" if call else "-"
         status = f"error: {row['error']}" if row.get("error") else f"reward {row.get('reward', 0):g}"
@@ -144,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("episode_id")
     p.add_argument("-v", "--verbose", action="store_true", help="show observations too")
+    p.add_argument("--html", action="store_true", help="re-render the episode's page (episodes/<id>/index.html)")
+    p.add_argument("--gif", action="store_true", help="write the episode's frames as episodes/<id>/episode.gif")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text)
         try:

@@ -71,14 +71,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def load_settings_file(path: str) -> dict[str, Any]:
     import yaml
 
+    from lma.recording import yaml_problem
+
     try:
         data = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
         raise LmaError(f"config file not found: {path}") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise LmaError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+        raise LmaError(f"{path} is not valid YAML{yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise LmaError(f"{path} must hold a mapping of settings, e.g. `agents: [type1, expert]`")
     return data

@@ -72,6 +72,13 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def yaml_problem(exc: Exception) -> str:
+    """PyYAML's error as one line, `` (line N): problem``, not its multi-line snippet."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1})" if mark is not None else ""
+    return f"{where}: {getattr(exc, 'problem', None) or exc}"
+
+
 class RunDir:
     """One run's folder; see the module docstring."""
 
@@ -99,7 +106,7 @@ class RunDir:
         try:
             config = yaml.safe_load((self.path / "config.yaml").read_text())
         except yaml.YAMLError as exc:
-            raise RunDirError(f"{self.path / 'config.yaml'} is not valid YAML: {exc}") from None
+            raise RunDirError(f"{self.path / 'config.yaml'} is not valid YAML{yaml_problem(exc)}") from None
         if not isinstance(config, dict):
             raise RunDirError(f"{self.path / 'config.yaml'} does not hold a mapping")
         return config

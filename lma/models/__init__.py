@@ -10,5 +10,8 @@ from lma.registry import models
 models.register("llamacpp", "lma.models.llamacpp:from_spec", description="GGUF models via llama.cpp (embedded default)")
 models.register("openai", "lma.models.openai_compat:from_spec", description="any OpenAI-compatible endpoint")
 models.register("scripted", "lma.models.scripted:from_spec", description="replays outputs from a JSONL file")
+models.register("transformers", "lma.models.transformers_backend:from_spec",
+                description="local Hugging Face LLMs and VLMs (CPU or CUDA), batched, xgrammar-constrained")
+models.register("langchain", "lma.models.langchain_backend:from_spec", description="any LangChain BaseChatModel")
 
 __all__ = ["DEFAULT_MODEL", "ChatModel", "Completion", "ModelError", "Request", "load_model"]

@@ -39,6 +39,23 @@ def image_data_url(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def image_from_data_url(url: str) -> np.ndarray:
+    """The RGB array of a ``data:image/...;base64,`` URL (the inverse of :func:`image_data_url`).
+
+    Only inline images are read: an ``http(s)`` URL is refused, so nothing is ever fetched.
+    Raises ValueError with a one-line reason.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if not isinstance(url, str) or not url.startswith("data:image/") or ";base64," not in url:
+        raise ValueError("images must be inline data:image/...;base64, URLs (nothing is fetched)")
+    try:
+        data = base64.b64decode(url.split(";base64,", 1)[1], validate=True)
+        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    except (ValueError, UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"the data URL does not hold a readable image ({exc})") from None
+
+
 def with_images(messages: list[dict[str, Any]], images) -> list[dict[str, Any]]:
     """Attach images to the last user message as OpenAI content parts."""
     if not len(images):

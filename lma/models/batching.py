@@ -1,0 +1,129 @@
+"""Dynamic batching: requests from many threads answered together in one model call.
+
+Many agents running at once (threads of one evaluation, or the clients of ``lma serve``) each ask
+for one completion at a time. A :class:`Batcher` queues those requests and, on a single worker
+thread, takes whatever has arrived (waiting ``max_wait`` seconds after the first for more, up to
+``max_batch``) and answers the group with one ``run(requests, streams)`` call, so a local model
+does one forward pass per step for the whole group instead of one per agent. One thread owns the
+model: compiled CUDA graphs and non-thread-safe tokenizers stay on the thread that made them.
+
+A failing group is retried one request at a time, so a single bad request (an image the processor
+rejects, say) fails alone and the others are still answered. Streaming callers pass ``on_text``,
+which receives the answer's text in pieces (see :class:`TextStream`).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from lma.models.base import Completion, ModelError, Request
+
+OnText = Callable[[str], None]
+RunBatch = Callable[[list[Request], list["TextStream | None"]], list[Completion]]
+
+
+class TextStream:
+    """Sends a growing answer to ``on_text`` as new pieces, never repeating or taking back text.
+
+    ``update(text)`` is called with the whole answer so far (decoded again at every step); only
+    the new suffix is sent, and a trailing partial UTF-8 character is held back until complete.
+    """
+
+    def __init__(self, on_text: OnText):
+        self.on_text, self.sent = on_text, ""
+
+    def update(self, text: str) -> None:
+        text = text.rstrip("\ufffd")
+        if len(text) > len(self.sent) and text.startswith(self.sent):
+            piece, self.sent = text[len(self.sent) :], text
+            self.on_text(piece)
+
+
+@dataclass
+class _Item:
+    request: Request
+    stream: TextStream | None
+    future: Future = field(default_factory=Future)
+    submitted: float = field(default_factory=time.perf_counter)
+
+
+class Batcher:
+    """Groups concurrently submitted requests into calls of ``run``; see the module docstring."""
+
+    def __init__(self, run: RunBatch, *, max_batch: int = 32, max_wait: float = 0.005, name: str = "lma-batcher"):
+        if max_batch < 1:
+            raise ModelError("max_batch must be at least 1")
+        self.run, self.max_batch, self.max_wait, self.name = run, max_batch, max_wait, name
+        self._queue: queue.Queue[_Item | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, request: Request, on_text: OnText | None = None) -> Future:
+        """Queue one request; the future gives its :class:`Completion` (or raises ModelError)."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, daemon=True, name=self.name)
+                self._thread.start()
+        item = _Item(request, TextStream(on_text) if on_text else None)
+        self._queue.put(item)
+        return item.future
+
+    def complete(self, request: Request) -> Completion:
+        return self.submit(request).result()
+
+    def complete_all(self, requests: list[Request]) -> list[Completion]:
+        """Answer a list of requests; they are queued together, so they share batches."""
+        futures = [self.submit(r) for r in requests]
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        """Stop the worker thread after the requests already queued."""
+        with self._lock:
+            if self._thread is not None:
+                self._queue.put(None)
+                self._thread.join(timeout=60)
+                self._thread = None
+
+    def _take(self) -> list[_Item] | None:
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch, deadline = [first], time.perf_counter() + self.max_wait
+        while len(batch) < self.max_batch:
+            remaining = deadline - time.perf_counter()
+            try:
+                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)  # answer this batch, then stop
+                break
+            batch.append(item)
+        return batch
+
+    def _loop(self) -> None:
+        while (batch := self._take()) is not None:
+            self._answer(batch)
+
+    def _answer(self, batch: list[_Item]) -> None:
+        try:
+            results = self.run([i.request for i in batch], [i.stream for i in batch])
+        except Exception as exc:
+            if len(batch) > 1:
+                for item in batch:  # find the request that fails; answer the rest
+                    self._answer([item])
+                return
+            error = exc if isinstance(exc, ModelError) else ModelError(f"{type(exc).__name__}: {exc}")
+            batch[0].future.set_exception(error)
+            return
+        now = time.perf_counter()
+        for item, completion in zip(batch, results):
+            completion.usage.latency = now - item.submitted  # what the caller waited, queueing included
+            if item.stream is not None:
+                item.stream.update(completion.text)
+            item.future.set_result(completion)

@@ -312,7 +312,7 @@ def seal_results(run: Any) -> None:
 def main(args: argparse.Namespace) -> int:
     from lma.cli import print_table
     from lma.recording import RunDir, new_run_id
-    from lma.stats import summarize
+    from lma.stats import in_run_order, summarize
     from lma.workers import LocalPool, RayPool, import_modules
 
     given = given_settings(args)
@@ -351,7 +351,7 @@ def main(args: argparse.Namespace) -> int:
             pool.close()
         for server in servers.values():
             server.close()
-    results = run.results()
+    results = in_run_order(run.results(), [a["label"] for a in config["agents"]], config["envs"])
     rows = [{"agent": s.agent, "env": s.env, "episodes": s.n, "success": f"{s.success_rate:.0%}",
              "95% CI": f"{s.ci_low:.0%}-{s.ci_high:.0%}", "return": s.return_mean, "steps": s.steps_mean,
              "tokens": s.tokens_in_mean + s.tokens_out_mean, "errors": s.errors}

@@ -22,6 +22,7 @@ import multiprocessing as mp
 import os
 import queue
 import re
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -162,6 +163,7 @@ def _handler(spec: str, batcher: _Batcher) -> type[BaseHTTPRequestHandler]:
 def _serve(spec: str, conn: Any, parent_pid: int) -> None:
     """Child process: load the model, report the port (or the error), serve until the parent dies."""
     exit_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the server when it is done
     try:
         from lma.models import load_model
 

@@ -116,12 +116,14 @@ def html_report(run: RunDir, config: dict[str, Any], layout: tuple, summaries: l
 
     agents, envs, planned = layout
     partial = f" <b>(unfinished: {len(results)} of {planned})</b>" if len(results) < planned else ""
-    figures = "".join(f'<figure><img src="{h.data_uri(png)}" alt="{PLOTS[name]}"></figure>' for name, png in plots.items())
+    figures = "".join(f'<figure class="{"wide" if name == "success" else ""}"><img src="{h.data_uri(png)}" '
+                      f'alt="{PLOTS[name]}"></figure>' for name, png in plots.items())
     body = (
         f"<h1>Agents side by side</h1><p class='sub'>Run <code>{h.escape(run.path.name)}</code> · {len(results)} episodes"
         f"{partial} · {len(agents)} agents · {len(envs)} envs · seeds {h.escape(_seed_span(config, results))}</p>"
-        f"<section><h2>At a glance</h2>{h.glance(summaries, agents, envs, describe_agents(config))}</section>"
-        f"<section><h2>Plots</h2>{figures}</section>"
+        f"<section><h2>At a glance</h2>{h.glance(summaries, agents, envs, describe_agents(config))}"
+        f"{h.findings(summaries, comparisons, agents, envs)}</section>"
+        f"<section><h2>Plots</h2><div class='plots'>{figures}</div></section>"
         f"<section><h2>Side by side</h2>{h.side_by_side(summaries, agents, envs)}</section>"
         f"<section><h2>Paired comparisons</h2>{h.comparisons(comparisons)}</section>"
         f"<section><h2>Episodes</h2>{h.episode_index(results, agents)}</section>"
@@ -181,7 +183,7 @@ def build(run_dir: str | Path, episodes: bool = True) -> Path:
     """Compute the whole report, then write it; returns the path of ``report.html``."""
     from lma import report_plots as plots
     from lma.evaluate import agent_models
-    from lma.stats import compare_all, summarize
+    from lma.stats import compare_all, in_run_order, summarize
 
     run = RunDir.open(run_dir)
     config = run.config()
@@ -190,8 +192,7 @@ def build(run_dir: str | Path, episodes: bool = True) -> Path:
         raise LmaError(f"{run.path} has no finished episodes yet (results.jsonl is empty)")
     layout = run_layout(config, results)
     agents, envs, _ = layout
-    order = {(a, e): i for i, (a, e) in enumerate((a, e) for e in envs for a in agents)}
-    results.sort(key=lambda r: (order.get((r.agent, r.env), 1 << 30), r.seed))
+    results = in_run_order(results, agents, envs)
     summaries = summarize(results, agent_models(config), config.get("prices") or {})
     comparisons = compare_all(results, agents, envs)
     figures = {"success": plots.success_by_env(summaries, agents, envs),

@@ -35,7 +35,10 @@ td.l,th.l{text-align:left}tr.all td{font-weight:600;background:#fafbfc}
 .bar i{position:absolute;top:0;bottom:0;background:var(--ok);border-radius:4px}.bar u{position:absolute;top:-2px;bottom:-2px;border-left:2px solid #111;border-right:2px solid #111;opacity:.35}
 .yes{color:var(--ok);font-weight:600}.no{color:var(--bad)}.err{color:var(--bad);font-size:12px}
 .desc{color:var(--muted);font-size:12px}
-figure{margin:12px 0}figure img{max-width:100%;height:auto;display:block}
+.plots{display:grid;grid-template-columns:1fr 1fr;gap:8px 20px;align-items:start}.plots .wide{grid-column:1/-1}
+figure{margin:10px 0}figure img{max-width:100%;height:auto;display:block;margin:0 auto}
+table.glance td.l{width:30%}table.glance th{text-align:center}table.glance th.l{text-align:left}
+ul.findings{margin:8px 0 4px;padding-left:20px}ul.findings li{margin:3px 0}
 details pre,pre{background:#f3f4f6;border-radius:6px;padding:8px 10px;overflow:auto;font-size:12px;white-space:pre-wrap;margin:4px 0}
 .verdict{font-size:12px}.sig{color:var(--ok);font-weight:600}
 .step{display:grid;grid-template-columns:minmax(0,320px) 1fr;gap:16px;border-top:1px solid var(--line);padding:14px 0}
@@ -94,8 +97,35 @@ def glance(summaries: Sequence[Summary], agents: Sequence[str], envs: Sequence[s
                          f'<small>{pct(s.ci_low)}–{pct(s.ci_high)} · n={s.n}</small></td>')
         rows.append(f'<tr><td class="l"><span class="sw" style="background:{colour[agent]}"></span><b>{escape(agent)}</b>'
                     f'<div class="desc">{escape(about.get(agent, ""))}</div></td>{"".join(cells)}</tr>')
-    return (f'<table><tr><th class="l">agent</th>{head}</tr>{"".join(rows)}</table>'
+    return (f'<table class="glance"><tr><th class="l">agent</th>{head}</tr>{"".join(rows)}</table>'
             '<p class="desc">Success rate, 95% Wilson interval and episodes per cell; outlined: best on that env.</p>')
+
+
+def findings(summaries: Sequence[Summary], items: Sequence[Comparison], agents: Sequence[str],
+             envs: Sequence[str]) -> str:
+    """One sentence per env: who leads, and whether the lead over the runner-up is statistically real."""
+    if len(agents) < 2:
+        return ""
+    by = {(s.agent, s.env): s for s in summaries}
+    pairs = {(c.a, c.b, c.env): c for c in items}
+    lines = []
+    for env in list(envs) + ([ALL_ENVS] if len(envs) > 1 else []):
+        ranked = sorted((by[(a, env)] for a in agents if (a, env) in by), key=lambda s: -s.success_rate)
+        if len(ranked) < 2:
+            continue
+        first, second = ranked[0], ranked[1]
+        name = escape(short_env(env) if env != ALL_ENVS else env)
+        c = pairs.get((first.agent, second.agent, env)) or pairs.get((second.agent, first.agent, env))
+        if first.success_rate == second.success_rate:
+            text = f"{escape(first.agent)} and {escape(second.agent)} tie at {pct(first.success_rate)}"
+        else:
+            text = (f"<b>{escape(first.agent)}</b> leads with {pct(first.success_rate)}, ahead of "
+                    f"{escape(second.agent)} ({pct(second.success_rate)})")
+            if c is not None:
+                text += (f": <span class='sig'>a real difference</span> (McNemar p={c.p_value:.2g}, {c.pairs} pairs)"
+                         if c.significant() else f": not yet significant (p={c.p_value:.2g}, {c.pairs} pairs)")
+        lines.append(f"<li><b>{name}</b>: {text}</li>")
+    return f'<ul class="findings">{"".join(lines)}</ul>' if lines else ""
 
 
 def metric_text(s: Summary) -> str:

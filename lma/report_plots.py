@@ -132,6 +132,9 @@ def steps_distribution(results: Sequence[EpisodeResult], agents: Sequence[str], 
             ax.scatter(pos + jitter, steps, s=12, zorder=3, color=[colour[agent] if r.success else "white" for r in eps],
                        edgecolor=colour[agent], linewidth=0.8)
     ax.set_xticks(range(len(envs)), [short_env(e) for e in envs])
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlim(-0.6, len(envs) - 0.4)
     ax.set_ylabel("steps per episode")
     ax.set_title("Steps per episode (filled dots: successful episodes)", loc="left", fontsize=11)

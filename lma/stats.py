@@ -104,6 +104,13 @@ def aggregate_metrics(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, 
     return out
 
 
+def in_run_order(results: Iterable[EpisodeResult], agents: list[str], envs: list[str]) -> list[EpisodeResult]:
+    """Results sorted env by env, agent by agent (the run's order; others last), then by seed."""
+    rank_a, rank_e = {a: i for i, a in enumerate(agents)}, {e: i for i, e in enumerate(envs)}
+    return sorted(results, key=lambda r: (rank_e.get(r.env, len(envs)), r.env, rank_a.get(r.agent, len(agents)),
+                                          r.agent, r.seed))
+
+
 @dataclass
 class Summary:
     """One agent on one env (or on all envs, ``env == ALL_ENVS``)."""

@@ -24,6 +24,7 @@ import importlib
 import multiprocessing as mp
 import os
 import shutil
+import signal
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -106,6 +107,7 @@ def cut_short(job: Job, run: RunDir, error: str, seconds: float) -> EpisodeResul
 
 def _worker_main(conn: Any, run_path: str, imports: list[str], log_path: str, parent_pid: int) -> None:
     exit_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
@@ -153,11 +155,13 @@ class LocalPool:
 
     def submit(self, job: Job) -> None:
         slot = next(s for s in self.slots if s.job is None)
-        slot.job, slot.started = job, time.monotonic()
         try:
             slot.conn.send(job)
-        except (BrokenPipeError, OSError):  # it died while idle: the next wait() reports the job
-            pass
+        except (BrokenPipeError, OSError):  # it died while idle: replace it, the job has not started
+            slot.conn.close()
+            slot = self.slots[slot.index] = self._start(slot.index)
+            slot.conn.send(job)
+        slot.job, slot.started = job, time.monotonic()
 
     def wait(self, timeout: float) -> list[tuple[Job, EpisodeResult]]:
         busy = [s for s in self.slots if s.job is not None]
@@ -195,7 +199,11 @@ class LocalPool:
         return result
 
     def close(self) -> None:
+        """Stop idle workers politely; kill busy ones (an interrupted run reruns their episodes on resume)."""
         for slot in self.slots:
+            if slot.job is not None:
+                slot.process.kill()
+                continue
             try:
                 slot.conn.send(None)
             except (BrokenPipeError, OSError):

@@ -130,6 +130,15 @@ def test_kill_9_then_resume_runs_every_episode_exactly_once(tmp_path):
         time.sleep(0.1)
     assert not _group_alive(resumed.pid), "workers outlived their killed parent"
 
+    # Ctrl-C (SIGINT to the whole group): the run stops cleanly, saying its finished episodes are saved.
+    interrupted = subprocess.Popen([sys.executable, "-m", "lma.cli", "eval", "--resume", str(run)], env=lma_env(),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _wait_for_rows(results, len(read_jsonl(results)) + 2, interrupted)
+    os.killpg(interrupted.pid, signal.SIGINT)
+    assert interrupted.wait(30) == 130 and "finished episodes are saved" in interrupted.stderr.read()
+    time.sleep(0.5)
+    assert not _group_alive(interrupted.pid)
+
     final = lma("eval", "--resume", str(run))
     assert final.returncode == 0, final.stderr
     lines = results.read_text().splitlines()

@@ -36,6 +36,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from lma.registry import LmaError
+
 __all__ = [
     "CATEGORIES",
     "WebQAFormatError",
@@ -83,7 +85,7 @@ _NUMBER_WORDS = {word: str(value) for value, word in enumerate(_UNITS)} | {
 }  # fmt: skip
 
 
-class WebQAFormatError(ValueError):
+class WebQAFormatError(LmaError, ValueError):
     """A prediction file line that does not follow the WebQA baseline TSV format.
 
     Carries ``path`` and ``line`` (1-based) so a broken file can be fixed without a debugger.

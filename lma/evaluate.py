@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import logging
 import os
 import sys
 import time
@@ -200,12 +201,15 @@ def agent_models(config: dict[str, Any]) -> dict[str, str | None]:
 
 def start_model_servers(config: dict[str, Any]) -> dict[str, Any]:
     """One :class:`SharedModel` per local model spec that workers would otherwise each load."""
-    from lma.model_server import SharedModel
+    from lma.model_server import SharedModel, can_serve
 
     execution = config["execution"]
     if not execution.get("share_models", True) or execution.get("ray_address"):
         return {}
     specs = {a["options"].get("model") for a in config["agents"]} - {None}
+    if not can_serve() and any(s.split(":", 1)[0] in SHARED_BACKENDS for s in specs):
+        logging.getLogger(__name__).warning("every worker loads its own model: sharing one needs pip install 'lma[serve]'")
+        return {}
     servers: dict[str, Any] = {}
     try:
         for spec in sorted(s for s in specs if s.split(":", 1)[0] in SHARED_BACKENDS):

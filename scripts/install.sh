@@ -11,7 +11,7 @@ PY=${PYTHON:-python3}
 
 apt_packages=(iproute2 util-linux)
 if [ "$profile" = test ]; then
-  apt_packages+=(chromium xvfb scrot xdotool x11-apps xterm fonts-dejavu-core)
+  apt_packages+=(chromium xvfb scrot xdotool x11-apps xterm fonts-dejavu-core python3-tk)
 fi
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -1,0 +1,160 @@
+"""The Chromium a browser session drives: one thread that owns it, and a kill that leaves nothing.
+
+Two facts shape this module. Playwright's sync API binds its objects to the thread that created
+them, while lma's runner calls env methods from short-lived threads (to enforce step timeouts):
+so every Playwright call of a session runs on one :class:`Worker` thread and callers wait for it.
+And a browser must never outlive its session, whatever ended it (``close()``, an exception,
+Ctrl-C): Playwright starts Chromium in a process group of its own, so :func:`find_browser` finds
+the browser process by a marker switch on its command line and :func:`kill_group` kills the group
+with SIGKILL. An ``atexit`` hook does this (and removes the session's temporary profile) for
+every session still open when Python exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import queue
+import shutil
+import signal
+import tempfile
+import threading
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lma.registry import LmaError
+
+T = TypeVar("T")
+_LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+class BrowserError(LmaError):
+    """The browser cannot be used: it failed to start, was closed, or stopped answering."""
+
+
+class Worker:
+    """A daemon thread that runs submitted functions one at a time, in order.
+
+    ``call(fn, timeout)`` returns ``fn()``'s value or raises its exception in the caller; a call
+    from the worker thread itself runs inline. The thread is a daemon so that a stuck browser
+    call can never keep Python from exiting (the ``atexit`` kill then cleans up).
+    """
+
+    def __init__(self, name: str):
+        self._jobs: queue.Queue[Any] = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            fn, box, done = job
+            try:
+                box["value"] = fn()
+            except BaseException as exc:  # handed to the caller's thread
+                box["error"] = exc
+            done.set()
+
+    def call(self, fn: Callable[[], T], timeout: float | None) -> T:
+        if threading.current_thread() is self._thread:
+            return fn()
+        if not self._thread.is_alive():
+            raise BrowserError("the browser is closed")
+        box: dict[str, Any] = {}
+        done = threading.Event()
+        self._jobs.put((fn, box, done))
+        if not done.wait(timeout):
+            raise BrowserError(f"the browser did not answer within {timeout:g}s")
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def find_browser(marker: str) -> int | None:
+    """The pid of the Chromium browser process whose command line holds ``marker``, if any."""
+    needle = marker.encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and needle in _cmdline(int(entry.name)):
+            return int(entry.name)
+    return None
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes in process group ``pgid``."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def kill_group(pid: int | None) -> None:
+    """SIGKILL the process group led by ``pid`` (or just ``pid`` when it leads none)."""
+    if pid is None:
+        return
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def make_profile_dir(preferences: dict[str, Any]) -> str:
+    """A fresh Chromium profile folder with these preferences, named after this process.
+
+    Folders left by processes that no longer exist (killed with SIGKILL, so no ``atexit``) are
+    removed first.
+    """
+    root = Path(tempfile.gettempdir())
+    for old in root.glob("lma-browser-*-*"):
+        owner = old.name.split("-")[2]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            shutil.rmtree(old, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"lma-browser-{os.getpid()}-"))
+    (folder / "Default").mkdir()
+    (folder / "Default" / "Preferences").write_text(json.dumps(preferences))
+    return str(folder)
+
+
+def track(session: Any) -> None:
+    """Kill ``session``'s browser at exit if it is still open then."""
+    _LIVE.add(session)
+
+
+def untrack(session: Any) -> None:
+    _LIVE.discard(session)
+
+
+@atexit.register
+def _kill_all() -> None:
+    for session in list(_LIVE):
+        kill_group(getattr(session, "pid", None))
+        if getattr(session, "profile_dir", None):
+            shutil.rmtree(session.profile_dir, ignore_errors=True)

@@ -95,7 +95,8 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
     for key, value in given.items():
         if key not in DEFAULTS:
             raise LmaError(f"unknown setting {key!r} (known: {', '.join(DEFAULTS)})")
-        if value is not None and not isinstance(value, _TYPES[key]) or isinstance(value, bool) and bool not in _TYPES[key]:
+        types = _TYPES[key]
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool) and bool not in types):
             raise LmaError(f"setting {key!r} must be {' or '.join(t.__name__ for t in _TYPES[key])}, got {value!r}")
     return given
 
@@ -110,13 +111,15 @@ def takes_model(agent: str) -> bool:
         return False
 
 
-def default_model(agent: str) -> str | None:
-    """The model an agent builds when given none; mirrors the presets of :mod:`lma.agents`."""
+def agent_model(agent: str, given: str | None) -> str:
+    """The model spec an agent will load, by the presets' own rules (:mod:`lma.agents`), spelled out
+    so the config records it and workers can share it."""
+    from lma.agents import default_model, finetuned_model
     from lma.models import DEFAULT_MODEL
 
-    if agent == "type2":  # a fine-tuned model or nothing: the preset raises its own clear error
-        return os.environ.get("LMA_TYPE2_MODEL")
-    return os.environ.get("LMA_MODEL") or DEFAULT_MODEL
+    if agent == "type2":  # a fine-tuned model; without one the preset raises its own clear error
+        return finetuned_model(given)
+    return given or default_model() or DEFAULT_MODEL
 
 
 def resolve(settings: dict[str, Any]) -> dict[str, Any]:
@@ -141,11 +144,8 @@ def resolve(settings: dict[str, Any]) -> dict[str, Any]:
         label = entry.pop("label", None) or name
         agents.spec(name)  # unknown names raise with suggestions
         if takes_model(name):
-            model = entry.get("model") or s["model"] or default_model(name)
-            if model:
-                backend = split_spec(model)[0]
-                models.spec(backend)
-                entry["model"] = model
+            entry["model"] = agent_model(name, entry.get("model") or s["model"])
+            models.spec(split_spec(entry["model"])[0])  # an unknown backend fails now, with suggestions
         if any(a["label"] == label for a in resolved):
             raise LmaError(f"agent {label!r} is listed twice; give one a different `label`")
         resolved.append({"label": label, "name": name, "options": entry})

@@ -37,8 +37,9 @@ class TextStream:
     def __init__(self, on_text: OnText):
         self.on_text, self.sent = on_text, ""
 
-    def update(self, text: str) -> None:
-        text = text.rstrip("\ufffd")
+    def update(self, text: str, *, final: bool = False) -> None:
+        """Send what ``text`` adds to what was sent; ``final`` sends a trailing partial character too."""
+        text = text if final else text.rstrip("\ufffd")
         if len(text) > len(self.sent) and text.startswith(self.sent):
             piece, self.sent = text[len(self.sent) :], text
             self.on_text(piece)
@@ -125,5 +126,5 @@ class Batcher:
         for item, completion in zip(batch, results):
             completion.usage.latency = now - item.submitted  # what the caller waited, queueing included
             if item.stream is not None:
-                item.stream.update(completion.text)
+                item.stream.update(completion.text, final=True)
             item.future.set_result(completion)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 import urllib.parse
 import uuid
@@ -63,6 +64,23 @@ class BrowserConfig:
     max_elements: int = 200
     max_text: int = 4000
     screenshot: bool = True
+
+
+_SHARED: dict[str, BrowserSession] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_session() -> BrowserSession:
+    """This process's shared session (allowing nothing until envs add their origins).
+
+    Envs made with ``session="shared"`` use it one after another, which saves a browser start
+    (about a second) per episode; it is closed (killed) when Python exits. It is replaced if closed.
+    """
+    with _SHARED_LOCK:
+        session = _SHARED.get("session")
+        if session is None or session.closed:
+            session = _SHARED["session"] = BrowserSession(allow=())
+        return session
 
 
 class BrowserSession:
@@ -308,12 +326,14 @@ class BrowserSession:
             if target.is_disabled():
                 raise ValueError(f"element {element} is disabled")
             position = {"x": point[0], "y": point[1]} if point else None
+            patience = min(1.0, self.config.action_timeout) * 1000
             try:
-                target.click(position=position)
+                target.click(position=position, timeout=patience)
             except Exception as exc:
-                if "not stable" not in str(exc):
-                    raise
-                target.click(position=position, force=True)  # it never stops moving: click it where it is
+                if "not stable" in str(exc):  # it never stops moving: click it where it is now
+                    target.click(position=position, force=True)
+                else:  # covered or still appearing: wait the rest of the action timeout
+                    target.click(position=position, timeout=self.config.action_timeout * 1000 - patience)
             return f"clicked element {element}"
 
         return self._action("click", run)

@@ -1,0 +1,44 @@
+"""Which web envs exist, found without importing Playwright, ``miniwob`` or any site.
+
+MiniWoB++ tasks are the pages in the installed ``miniwob`` wheel, located with
+``importlib.util.find_spec`` (which does not import the package); lma's own sites are listed in
+:data:`SITE_TASKS`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# (env id, "module:class", defaults, description) of the tasks on lma's own loopback sites.
+SITE_TASKS: list[tuple[str, str, dict[str, Any], str]] = []
+
+
+def html_dir() -> Path | None:
+    """The ``html`` folder of the installed ``miniwob`` package, or None."""
+    spec = importlib.util.find_spec("miniwob")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "html"
+    return folder if folder.is_dir() else None
+
+
+def task_names() -> list[str]:
+    """Every task page in the installed package: MiniWoB++ tasks, then ``flight.<site>``."""
+    root = html_dir()
+    if root is None:
+        return []
+    tasks = sorted(p.stem for p in (root / "miniwob").glob("*.html"))
+    tasks += sorted(f"flight.{p.parent.name}" for p in (root / "flight").glob("*/wrapper.html"))
+    return tasks
+
+
+def register_envs(register: Callable[..., Any]) -> None:
+    """Register ``miniwob/<task>-v0`` for every installed MiniWoB++ task, and lma's site tasks."""
+    for task in task_names():
+        register(f"miniwob/{task}-v0", "lma.envs.web.miniwob:MiniWoBEnv", task=task,
+                 description=f"MiniWoB++ {task} in real Chromium via lma's browser tool")
+    for env_id, entry_point, defaults, description in SITE_TASKS:
+        register(env_id, entry_point, description=description, **defaults)

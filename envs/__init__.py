@@ -8,10 +8,12 @@ Gymnasium's registry and are wrapped by :mod:`lma.envs.gym_wrapper`.
 from lma.envs.base import ActionTool, ToolCallSpace, ToolEnv
 from lma.envs.game.babyai import register_levels
 from lma.envs.gui import register_tasks as register_gui
+from lma.envs.web import register_envs as register_web
 from lma.registry import envs
 
 register_levels(envs.register)
 register_gui(envs.register)
+register_web(envs.register)
 envs.register("webqa/synthetic-v0", "lma.envs.webqa.env:WebQAEnv", dataset="synthetic",
               description="WebQA multimodal multi-hop QA, bundled synthetic set; expert: oracle")
 envs.register("webqa/real-v0", "lma.envs.webqa.env:WebQAEnv", dataset="real",

@@ -3,28 +3,49 @@
 A :class:`Perceiver` turns an :class:`lma.core.Observation` into a :class:`Percept`: the text the
 planner reads and the images it is shown (only to models that take images). What each perceiver
 produced is recorded in the trajectory, so a report shows what the agent "saw". Perceivers are
-chosen per agent by name (``perceiver="passthrough"``); :func:`make_perceiver` builds one.
+chosen per agent by name (``perceiver="passthrough"``); :func:`make_perceiver` builds one. A
+perceiver that takes an option gets it after a colon: ``caption:transformers:/path/to/vlm``.
+
+=============  ==================================================================================
+passthrough    the observation text; the frame to planners whose model takes images
+caption        a VLM describes the frame in words for a text-only planner (:mod:`lma.perceivers.caption`)
+ocr            the text on the frame, with boxes, read by RapidOCR (:mod:`lma.perceivers.ocr`)
+a11y           the accessibility view: elements with ids, roles and labels (:mod:`lma.perceivers.elements`)
+som            set-of-marks: numbered boxes drawn on the frame, ids = the tools' element ids
+               (:mod:`lma.perceivers.marks`)
+=============  ==================================================================================
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from lma.core import Observation
-from lma.registry import UnknownNameError
+from lma.core import Observation, Usage
+from lma.registry import LmaError, UnknownNameError
 
 
 @dataclass
 class Percept:
-    """The planner's view of one observation."""
+    """The planner's view of one observation.
+
+    ``data`` holds what the perceiver made besides the text (a caption, OCR boxes, a marked
+    frame as an array), for the trajectory; ``usage`` is what a perceiving model spent.
+    """
 
     text: str
     images: tuple[np.ndarray, ...] = ()
     data: dict[str, Any] = field(default_factory=dict)
+    usage: Usage = field(default_factory=Usage)
+
+
+def shown(image: np.ndarray | None, model: Any) -> tuple[np.ndarray, ...]:
+    """``(image,)`` for a planner whose model takes images, else ``()``."""
+    return (image,) if image is not None and getattr(model, "supports_images", False) else ()
 
 
 class Perceiver:
@@ -45,18 +66,36 @@ class Passthrough(Perceiver):
     name = "passthrough"
 
     def perceive(self, obs: Observation, model: Any = None) -> Percept:
-        image = obs.get("image")
-        images = (image,) if image is not None and getattr(model, "supports_images", False) else ()
-        return Percept(obs.get("text", ""), images)
+        return Percept(obs.get("text", ""), shown(obs.get("image"), model))
 
 
-PERCEIVERS: dict[str, Callable[..., Perceiver]] = {"passthrough": Passthrough}
+def _lazy(path: str) -> Callable[..., Perceiver]:
+    """A constructor imported on first use, so optional dependencies load only when chosen."""
+
+    def build(*args: Any, **kwargs: Any) -> Perceiver:
+        module, attr = path.split(":")
+        return getattr(importlib.import_module(module), attr)(*args, **kwargs)
+
+    return build
+
+
+PERCEIVERS: dict[str, Callable[..., Perceiver]] = {
+    "passthrough": Passthrough,
+    "caption": _lazy("lma.perceivers.caption:Caption"),
+    "ocr": _lazy("lma.perceivers.ocr:Ocr"),
+    "a11y": _lazy("lma.perceivers.elements:A11y"),
+    "som": _lazy("lma.perceivers.marks:SetOfMarks"),
+}
 
 
 def make_perceiver(name: str | Perceiver, **kwargs: Any) -> Perceiver:
-    """A perceiver by name (see :data:`PERCEIVERS`), or the given instance."""
+    """A perceiver by name or ``NAME:OPTION`` spec (see :data:`PERCEIVERS`), or the given instance."""
     if isinstance(name, Perceiver):
         return name
+    name, _, option = name.partition(":")
     if name not in PERCEIVERS:
         raise UnknownNameError("perceiver", name, list(PERCEIVERS))
-    return PERCEIVERS[name](**kwargs)
+    try:
+        return PERCEIVERS[name](option, **kwargs) if option else PERCEIVERS[name](**kwargs)
+    except TypeError as exc:
+        raise LmaError(f"perceiver {name!r} does not take {'the option ' + repr(option) if option else 'these options'}: {exc}") from None

@@ -23,14 +23,28 @@ from lma.agents.llm import LLMAgent
 from lma.registry import LmaError, agents
 
 
+def default_model() -> str | None:
+    """Type I's planner when none is given: ``$LMA_MODEL``; else an OpenAI-compatible endpoint
+    when ``OPENAI_BASE_URL`` and ``OPENAI_MODEL`` are set; else None (the embedded model)."""
+    if os.environ.get("LMA_MODEL"):
+        return os.environ["LMA_MODEL"]
+    base, name = os.environ.get("OPENAI_BASE_URL"), os.environ.get("OPENAI_MODEL")
+    return f"openai:{base}#{name}" if base and name else None
+
+
+def finetuned_model(model: str | None) -> str:
+    """Type II's planner: ``--model`` or ``$LMA_TYPE2_MODEL``; a bare folder means ``transformers:DIR``."""
+    model = model or os.environ.get("LMA_TYPE2_MODEL")
+    if not model:
+        raise LmaError("type2 needs a fine-tuned model: --model transformers:DIR (made by `lma finetune`)")
+    return f"transformers:{model}" if os.path.isdir(model) else model
+
+
 def _preset(name: str, survey_type: str, wiring: str, memory_mode: str, default_memory: str) -> Any:
     def make(model: str | None = None, memory: str | None = None, **kwargs: Any) -> LLMAgent:
-        if name == "type2" and not (model or os.environ.get("LMA_TYPE2_MODEL")):
-            raise LmaError("type2 needs a fine-tuned model: --model transformers:DIR (made by `lma finetune`)")
-        if name == "type2":
-            model = model or os.environ["LMA_TYPE2_MODEL"]
+        model = finetuned_model(model) if name == "type2" else model or default_model()
         return LLMAgent(
-            model or os.environ.get("LMA_MODEL"),
+            model,
             name=name,
             memory=memory or default_memory,
             memory_mode=memory_mode,
@@ -44,10 +58,14 @@ def _preset(name: str, survey_type: str, wiring: str, memory_mode: str, default_
 
 
 PRESETS = {
-    "type1": ("Type I", "prompted planner (API or local model), short-term window, no long-term memory", "none", "none"),
-    "type2": ("Type II", "fine-tuned local planner (lma finetune), short-term window, no long-term memory", "none", "none"),
-    "type3": ("Type III", "long-term memory as recall/remember tools the planner may call", "tool", "chroma"),
-    "type4": ("Type IV", "native long-term memory: recalled every step, episode + reflection written at the end", "native", "chroma"),
+    "type1": ("Type I", "prompted planner (OpenAI-compatible endpoint if configured, else the embedded model); "
+              "short-term window; no long-term memory", "none", "none"),
+    "type2": ("Type II", "fine-tuned local planner (lma finetune -> transformers:DIR); short-term window; "
+              "no long-term memory", "none", "none"),
+    "type3": ("Type III", "indirect long-term memory: recall/remember tools the planner may call (chroma); "
+              "episodes written at the end", "tool", "chroma"),
+    "type4": ("Type IV", "native long-term memory (chroma): recalled every step, skills replayed while "
+              "observations match, episode + reflection written at the end", "native", "chroma"),
 }
 for _name, (_type, _wiring, _mode, _memory) in PRESETS.items():
     agents.register(_name, _preset(_name, _type, _wiring, _mode, _memory), description=f"{_type}: {_wiring}")
@@ -67,4 +85,4 @@ def make_agent(name: str, **options: Any) -> Agent:
         raise
 
 
-__all__ = ["Agent", "ExpertAgent", "LLMAgent", "RandomAgent", "make_agent"]
+__all__ = ["Agent", "ExpertAgent", "LLMAgent", "RandomAgent", "default_model", "make_agent"]

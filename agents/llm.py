@@ -7,18 +7,27 @@ wired (``memory_mode``):
 * ``"tool"``: memory is reached indirectly (Type III): ``recall(query)`` and ``remember(note)``
   are offered to the planner as agent-side tools; calling one does not step the env, the result
   is added to the prompt and the planner is asked again (at most ``max_inner_calls`` times).
-* ``"native"``: memory is native (Type IV): the loop recalls the most relevant memories every step
-  and writes the episode with a reflection when it ends (:mod:`lma.agents.experience`).
+* ``"native"``: memory is native (Type IV): the loop recalls the most relevant memories every step,
+  and at the first step looks for a stored skill for this very task and start; while the
+  observations match the skill's, its actions are replayed without asking the model.
+
+Both long-term modes write the episode (experience, reflection, and on success the skill) when it
+ends (:mod:`lma.agents.experience`); they differ in how the planner reaches memory.
+
+The prompt for a step is assembled by :func:`plan_input` alone, with past steps written by
+:func:`history_line`: ``lma finetune`` rebuilds training prompts with the same two functions, so a
+fine-tuned planner is trained on exactly the prompts it is asked at inference.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
 
 from lma.agents.base import Agent
-from lma.agents.experience import episode_memories, format_memory
+from lma.agents.experience import SkillReplay, episode_memories, format_memory
 from lma.core import Decision, EpisodeResult, Observation, StepRecord, Task, ToolResult, Usage
 from lma.memory import Memory, MemoryItem, make_memory
 from lma.models.base import ChatModel, load_model
@@ -27,6 +36,23 @@ from lma.planning import PlanInput, Planner
 from lma.tools.base import Tool, tool
 
 MEMORY_MODES = ("none", "tool", "native")
+DEFAULT_HISTORY = 4
+
+
+def history_line(record: StepRecord) -> str:
+    """How one past step reads in the planner's prompt."""
+    outcome = record.error or record.result or "ok"
+    return f"{record.step}. {record.call} -> {outcome[:160]}"
+
+
+def plan_input(observation: str, tools: Sequence[Tool], history: Sequence[str], *,
+               history_size: int = DEFAULT_HISTORY, memories: Sequence[str] = (), scratch: Sequence[str] = (),
+               images: tuple = ()) -> PlanInput:
+    """The planner's input for one step: the last ``history_size`` history lines, then this
+    step's agent-side tool results (``scratch``), the recalled ``memories`` and the observation."""
+    recent = list(history[-history_size:]) if history_size > 0 else []
+    return PlanInput(observation=observation, tools=list(tools), history=recent + list(scratch),
+                     memories=list(memories), images=images)
 
 
 class LLMAgent(Agent):
@@ -40,7 +66,7 @@ class LLMAgent(Agent):
         perceiver: str = "passthrough",
         memory: str | Memory | None = None,
         memory_mode: str = "none",
-        history: int = 4,
+        history: int = DEFAULT_HISTORY,
         recall_k: int = 3,
         retries: int = 2,
         max_tokens: int = 128,
@@ -62,6 +88,7 @@ class LLMAgent(Agent):
         self.planner = Planner(self.model, retries=retries, max_tokens=max_tokens, temperature=temperature)
         self.history: list[str] = []
         self.steps: list[StepRecord] = []
+        self.replay = SkillReplay()
 
     def config(self) -> dict[str, Any]:
         return {
@@ -70,11 +97,13 @@ class LLMAgent(Agent):
             "perceiver": self.perceiver.name,
             "memory": self.memory_spec,
             "memory_mode": self.memory_mode,
+            "history": self.history_size,
         }
 
     def reset(self, task: Task, env: gym.Env) -> None:
         super().reset(task, env)
         self.history, self.steps = [], []
+        self.replay = SkillReplay()
 
     def memory_tools(self) -> list[Tool]:
         """The agent-side tools of Type III: the planner decides when to use memory."""
@@ -95,6 +124,12 @@ class LLMAgent(Agent):
         return [recall, remember]
 
     def act(self, obs: Observation) -> Decision:
+        if self.memory_mode == "native":
+            if not self.steps:
+                self.replay.start(self.memory, self.task, obs.get("text", ""))
+            replayed = self.replay.next(obs.get("text", ""))
+            if replayed is not None:
+                return Decision(replayed[0], trace=replayed[1])
         percept = self.perceiver.perceive(obs, self.model)
         env_tools: list[Tool] = list(self.env.unwrapped.tools)
         agent_tools = self.memory_tools() if self.memory_mode == "tool" else []
@@ -105,13 +140,8 @@ class LLMAgent(Agent):
         usage, inner_calls, scratch = Usage(), [], []
         trace: dict[str, Any] = {"perception": percept.text, "memories": recalled}
         for _ in range(self.max_inner_calls + 1):
-            given = PlanInput(
-                observation=percept.text,
-                tools=env_tools + agent_tools,
-                history=self.history[-self.history_size :] + scratch,
-                memories=recalled,
-                images=percept.images,
-            )
+            given = plan_input(percept.text, env_tools + agent_tools, self.history, history_size=self.history_size,
+                               memories=recalled, scratch=scratch, images=percept.images)
             plan = self.planner.plan(given)
             usage = usage + plan.usage
             trace.update(messages=plan.messages, outputs=plan.outputs)
@@ -127,13 +157,11 @@ class LLMAgent(Agent):
 
     def observe(self, record: StepRecord) -> None:
         self.steps.append(record)
-        outcome = record.error or record.result or "ok"
-        self.history.append(f"{record.step}. {record.call} -> {outcome[:160]}")
+        self.history.append(history_line(record))
 
     def end(self, result: EpisodeResult) -> None:
-        if self.memory_mode == "native":
-            for item in episode_memories(self.task, result, self.steps):
-                self.memory.write(item)
+        if self.memory_mode != "none":
+            self.memory.write_many(episode_memories(self.task, result, self.steps))
 
     def close(self) -> None:
         self.memory.close()

@@ -21,7 +21,12 @@ from typing import Any
 
 @dataclass
 class MemoryItem:
-    """One memory: ``kind`` is ``experience``, ``skill``, ``observation`` or ``note``."""
+    """One memory: ``kind`` is ``experience``, ``skill``, ``observation`` or ``note``.
+
+    ``text`` is what recall matches against (for an observation with an ``image``: its caption or
+    OCR text). A backend that stores an ``image`` (H x W x 3 uint8) saves it as a file next to
+    the store and sets ``image_path``; recalled items carry ``image_path``, not the pixels.
+    """
 
     text: str
     kind: str = "note"
@@ -30,6 +35,7 @@ class MemoryItem:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created: float = field(default_factory=time.time)
     score: float | None = None  # relevance, filled in by ``recall``
+    image: Any = field(default=None, repr=False)
 
 
 class Memory:
@@ -39,6 +45,11 @@ class Memory:
 
     def write(self, item: MemoryItem) -> None:
         raise NotImplementedError
+
+    def write_many(self, items: list[MemoryItem]) -> None:
+        """Store several items; backends override it to store them in one batch."""
+        for item in items:
+            self.write(item)
 
     def recall(self, query: str, k: int = 3, where: dict[str, Any] | None = None) -> list[MemoryItem]:
         raise NotImplementedError
@@ -70,7 +81,7 @@ class WindowMemory(Memory):
     name = "window"
 
     def __init__(self, size: int = 8, **_: Any):
-        self.size, self.items = size, []
+        self.size, self.items = int(size), []
 
     def write(self, item: MemoryItem) -> None:
         self.items = (self.items + [item])[-self.size :]

@@ -1,0 +1,175 @@
+"""Supervised fine-tuning of a local planner with the transformers ``Trainer`` (full or PEFT LoRA).
+
+What a user must know: the base is ``transformers:DIR`` (or a bare folder holding a Hugging Face
+causal LM) or ``llamacpp:NAME_OR_GGUF``: a GGUF file is loaded through transformers
+(``gguf_file=``, dequantised to float32); transformers refuses ``save_pretrained`` on a model
+loaded from GGUF, so a plain model is rebuilt from its config and given the loaded weights. The
+loss is computed on the target tokens only (the tool call and the end-of-turn token); prompt
+tokens are masked with -100. LoRA adapters are merged into the base before saving, so the output
+is an ordinary ``save_pretrained`` folder (weights, config, tokenizer with its chat template)
+that ``transformers:DIR`` loads like any checkpoint. With ``adapter_only`` the adapter alone is
+kept (a few MB: easy to copy from the machine that trained it), and :func:`merge_adapter` merges
+it into its base later. Runs on CUDA when present, else on the CPU
+with bfloat16 autocast where the CPU supports it (about twice as fast as float32 here).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lma.registry import LmaError
+from lma.sft_data import Example
+
+
+class FinetuneError(LmaError):
+    """A base model that cannot be loaded or trained, or training settings that cannot work."""
+
+
+@dataclass
+class TrainSettings:
+    lora: bool = False
+    epochs: float = 1.0
+    lr: float | None = None  # default: 1e-3 with LoRA, 5e-5 for full fine-tuning
+    batch_size: int = 16
+    max_steps: int | None = None
+    max_length: int = 1024
+    lora_rank: int = 16
+    seed: int = 0
+    adapter_only: bool = False  # keep the LoRA adapter unmerged: small enough to copy off a GPU box
+
+
+def load_base(spec: str) -> tuple[Any, Any]:
+    """The (model, tokenizer) to train, from a model spec; see the module docstring."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    backend, _, target = spec.partition(":") if ":" in spec else ("transformers", "", spec)
+    target = target.partition("?")[0]
+    try:
+        if backend == "llamacpp":
+            from lma.models.llamacpp import resolve_gguf
+
+            gguf = resolve_gguf(target)
+            tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype="float32")
+            config = loaded.config
+            # A plain model: without this the saved config would say "GGUF-quantized" and loaders
+            # would treat the trained float weights as packed GGUF ones.
+            if hasattr(config, "quantization_config"):
+                del config.quantization_config
+            model = AutoModelForCausalLM.from_config(config)
+            model.load_state_dict(loaded.state_dict())
+        elif backend == "transformers":
+            if not Path(target).is_dir():
+                raise FinetuneError(f"base model folder not found: {target}")
+            tokenizer = AutoTokenizer.from_pretrained(target)
+            model = AutoModelForCausalLM.from_pretrained(target, dtype="float32")
+        else:
+            raise FinetuneError(f"cannot fine-tune {spec!r}: the base must be a local model, "
+                                "transformers:DIR or llamacpp:NAME_OR_GGUF")
+    except LmaError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise FinetuneError(f"cannot load base model {spec!r} for training: {exc}") from None
+    if not getattr(tokenizer, "chat_template", None):
+        raise FinetuneError(f"base model {spec!r} has no chat template: the planner's prompts are chats")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def encode(example: Example, tokenizer: Any, max_length: int) -> dict[str, list[int]] | None:
+    """Token ids of prompt + target, with labels only on the target; None if too long.
+
+    The prompt is rendered by the chat template with the generation prompt, as inference does;
+    the target is what the template appends for the assistant's answer (call + end of turn).
+    """
+    prompt = tokenizer.apply_chat_template(example.messages, tokenize=False, add_generation_prompt=True)
+    full = tokenizer.apply_chat_template(example.messages + [{"role": "assistant", "content": example.target}],
+                                         tokenize=False)
+    completion = full[len(prompt):] if full.startswith(prompt) else example.target + tokenizer.eos_token
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    target_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+    if len(prompt_ids) + len(target_ids) > max_length:
+        return None
+    return {"input_ids": prompt_ids + target_ids, "labels": [-100] * len(prompt_ids) + target_ids}
+
+
+def collate(pad_id: int) -> Any:
+    """Right-pads a batch; padded positions are masked out of attention and loss."""
+    import torch
+
+    def collate_batch(rows: list[dict[str, list[int]]]) -> dict[str, Any]:
+        width = max(len(r["input_ids"]) for r in rows)
+        ids = [r["input_ids"] + [pad_id] * (width - len(r["input_ids"])) for r in rows]
+        labels = [r["labels"] + [-100] * (width - len(r["labels"])) for r in rows]
+        mask = [[1] * len(r["input_ids"]) + [0] * (width - len(r["input_ids"])) for r in rows]
+        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(mask)}
+
+    return collate_batch
+
+
+def train(model: Any, tokenizer: Any, examples: list[Example], settings: TrainSettings,
+          work_dir: Path) -> tuple[Any, dict[str, Any]]:
+    """Train and return the model ready to save (LoRA merged) and figures about the run."""
+    import torch
+    from transformers import Trainer, TrainingArguments
+
+    rows = [r for r in (encode(e, tokenizer, settings.max_length) for e in examples) if r is not None]
+    if not rows:
+        raise FinetuneError(f"every example is longer than --max-length {settings.max_length} tokens")
+    if settings.lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=settings.lora_rank, lora_alpha=2 * settings.lora_rank,
+                                                 lora_dropout=0.05, target_modules="all-linear",
+                                                 task_type="CAUSAL_LM"))
+    if not any(p.requires_grad for p in model.parameters()):
+        raise FinetuneError("the base model has no trainable parameters")
+    cuda = torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported() or not cuda and _cpu_bf16()
+    args = TrainingArguments(
+        output_dir=str(work_dir / "trainer"), per_device_train_batch_size=settings.batch_size,
+        num_train_epochs=settings.epochs, max_steps=settings.max_steps or -1,
+        learning_rate=settings.lr or (1e-3 if settings.lora else 5e-5), lr_scheduler_type="cosine",
+        warmup_steps=0.05, weight_decay=0.0, logging_steps=10, save_strategy="no", report_to=[],
+        bf16=bf16, use_cpu=not cuda, dataloader_num_workers=0, remove_unused_columns=False,
+        seed=settings.seed, include_num_input_tokens_seen="non_padding",
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collate(tokenizer.pad_token_id))
+    start = time.perf_counter()
+    output = trainer.train()
+    seconds = time.perf_counter() - start
+    tokens = int(trainer.state.num_input_tokens_seen)
+    if settings.lora and not settings.adapter_only:
+        model = model.merge_and_unload()
+    figures = {
+        "examples": len(rows), "skipped_too_long": len(examples) - len(rows), "steps": trainer.state.global_step,
+        "train_loss": round(float(output.training_loss), 4), "seconds": round(seconds, 1), "tokens": tokens,
+        "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
+        "device": "cuda" if cuda else "cpu", "bf16": bf16,
+    }
+    return model, figures
+
+
+def merge_adapter(adapter_dir: str | Path, base: str) -> tuple[Any, Any]:
+    """The base model with a saved LoRA adapter merged in, and the base's tokenizer."""
+    from peft import PeftModel
+
+    model, tokenizer = load_base(base)
+    try:
+        model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise FinetuneError(f"cannot merge the adapter in {adapter_dir} into {base}: {exc}") from None
+    return model, tokenizer
+
+
+def _cpu_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere autocast is slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags

@@ -1,0 +1,352 @@
+"""``chroma``: long-term memory in Chroma, embedded on disk or on a Chroma server.
+
+Specs (see :func:`lma.memory.make_memory`): ``chroma`` (the store ``default``), ``chroma:NAME``
+(a store under ``$LMA_HOME/memory/NAME``, ``LMA_HOME`` defaulting to ``~/.lma``; a path with a
+``/`` is used as is) or ``chroma+http://HOST:PORT`` (a server started with ``chroma run``).
+
+An embedded store is a folder::
+
+    lma-memory.json     format marker: {"format": 1, "embedding": "lma-minilm", "dim": 384}
+    chroma/             Chroma's PersistentClient files (sqlite + HNSW index)
+    images/<id>.png     images of observation items
+    lock, generation    the cross-process lock and a write counter
+
+Several processes may share one embedded store (parallel episodes). Chroma's embedded mode does
+not guard its on-disk index against several writers (unguarded, concurrent writers were seen to
+lose embeddings here), so every access takes an ``flock`` on ``lock``: shared to read, exclusive
+to write. A writer closes its client before releasing the lock, so the index on disk is complete,
+and bumps ``generation``; a process that sees a new generation reopens its client before reading.
+A server needs none of this: it serialises writes itself.
+
+A folder without the marker, a marker of another format, or files Chroma cannot read give a
+:class:`MemoryStoreError` naming the folder, never a silently empty memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import chromadb
+import numpy as np
+from chromadb.api.types import EmbeddingFunction
+from chromadb.utils.embedding_functions import register_embedding_function
+
+from lma.memory.base import Memory, MemoryItem
+from lma.memory.embedding import TEXT_DIM, TEXT_MODEL, EmbeddingModelError, ImageEncoder, embed_texts
+from lma.registry import LmaError
+
+FORMAT = 1
+MARKER = "lma-memory.json"
+SCALARS = (str, int, float, bool)
+
+
+class MemoryStoreError(LmaError):
+    """A memory store that is missing, locked, unreadable, or of another format."""
+
+
+def lma_home() -> Path:
+    return Path(os.environ.get("LMA_HOME") or "~/.lma").expanduser()
+
+
+def store_path(name: str) -> Path:
+    """Where the embedded store ``name`` lives."""
+    return Path(name).expanduser() if "/" in name else lma_home() / "memory" / name
+
+
+def to_record(item: MemoryItem) -> dict[str, Any]:
+    """Chroma metadata for an item: scalar fields for filters, plus the whole item as JSON."""
+    meta = {k: v for k, v in item.metadata.items() if isinstance(v, SCALARS)}
+    full = {"kind": item.kind, "created": item.created, "image_path": item.image_path, "metadata": item.metadata}
+    meta.update(kind=item.kind, created=item.created, lma_item=json.dumps(full, default=str))
+    return meta
+
+
+def from_record(item_id: str, text: str, meta: dict[str, Any], distance: float | None) -> MemoryItem:
+    full = json.loads(meta["lma_item"])
+    score = None if distance is None else 1.0 - float(distance)
+    return MemoryItem(text, full["kind"], full["metadata"], full["image_path"], id=item_id, created=full["created"],
+                      score=score)
+
+
+def chroma_where(where: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``{"env": e, "outcome": ["success", "failure"]}`` -> Chroma's filter syntax."""
+    if not where:
+        return None
+    clauses = [{k: {"$in": list(v)} if isinstance(v, (list, tuple, set)) else v} for k, v in where.items()]
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+@register_embedding_function
+class MiniLMEmbedding(EmbeddingFunction):
+    """lma's text embedding as a Chroma embedding function, registered as ``lma-minilm``.
+
+    Every collection lma opens is given this function (Chroma's default would download a
+    model). Chroma stores its name and config with the collection, so any process that has
+    imported this module can reopen the collection, even without passing the function.
+    """
+
+    def __init__(self) -> None:
+        pass
+
+    def __call__(self, input: list[str]) -> list[np.ndarray]:
+        return list(embed_texts(list(input)))
+
+    @staticmethod
+    def name() -> str:
+        return "lma-minilm"
+
+    def default_space(self) -> str:
+        return "cosine"
+
+    def supported_spaces(self) -> list[str]:
+        return ["cosine", "l2", "ip"]
+
+    def get_config(self) -> dict[str, Any]:
+        return {"model": TEXT_MODEL, "dim": TEXT_DIM}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> MiniLMEmbedding:
+        if config.get("model", TEXT_MODEL) != TEXT_MODEL:
+            raise EmbeddingModelError(f"collection was embedded with {config.get('model')!r}, not {TEXT_MODEL}")
+        return MiniLMEmbedding()
+
+
+class ChromaMemory(Memory):
+    """Long-term memory in one Chroma collection; see the module docstring."""
+
+    name = "chroma"
+
+    def __init__(self, target: str = "default", *, collection: str = "lma", lock_timeout: float = 60.0,
+                 image_encoder: ImageEncoder | None = None, **_: Any):
+        if len(collection) < 3:
+            raise MemoryStoreError(f"collection name {collection!r} is too short (Chroma needs 3 characters or more)")
+        self.target, self.collection_name = target, collection
+        self.lock_timeout, self.image_encoder = float(lock_timeout), image_encoder
+        self.server = target.startswith(("http://", "https://"))
+        self.name = f"chroma+{target}" if self.server else f"chroma:{target}"
+        self._thread_lock = threading.RLock()
+        self._client: Any = None
+        self._collections: dict[str, Any] = {}
+        self._generation = -1
+        if self.server:
+            url = urlsplit(target)
+            self.host, self.port = url.hostname or "127.0.0.1", url.port or 8000
+            self.root = lma_home() / "memory" / f"server-{self.host}-{self.port}"
+            self._open()
+        else:
+            self.root = store_path(target)
+            self._init_store()
+        self.images = self.root / "images"
+
+    # -- the store on disk ------------------------------------------------------------------
+
+    def _init_store(self) -> None:
+        marker = self.root / MARKER
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise MemoryStoreError(f"cannot create memory store {self.root}: {exc.strerror}") from None
+        with self._locked(exclusive=True):
+            if not marker.exists():
+                if any(p.name not in ("lock", "generation") for p in self.root.iterdir()):
+                    raise MemoryStoreError(f"{self.root} is not an lma memory store (no {MARKER}); "
+                                           "choose another name or remove the folder")
+                self._write_atomic(marker, json.dumps({"format": FORMAT, "embedding": "lma-minilm", "dim": TEXT_DIM}))
+            self._check_marker(marker)
+
+    def _check_marker(self, marker: Path) -> None:
+        try:
+            info = json.loads(marker.read_text())
+            found = int(info["format"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise MemoryStoreError(f"memory store {self.root} is corrupted: unreadable {MARKER} ({exc})") from None
+        if found != FORMAT:
+            age = "an older" if found < FORMAT else "a newer"
+            raise MemoryStoreError(f"memory store {self.root} has format {found}, from {age} lma (this one reads "
+                                   f"format {FORMAT}); use a new store name or the lma version that wrote it")
+
+    @staticmethod
+    def _write_atomic(path: Path, text: str) -> None:
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        tmp.write_text(text)
+        tmp.replace(path)
+
+    @contextlib.contextmanager
+    def _locked(self, exclusive: bool) -> Iterator[None]:
+        """The cross-process lock of an embedded store (a no-op for a server)."""
+        with self._thread_lock:
+            if self.server:
+                yield
+                return
+            fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                deadline = time.monotonic() + self.lock_timeout
+                mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+                while True:
+                    try:
+                        fcntl.flock(fd, mode)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() > deadline:
+                            raise MemoryStoreError(f"memory store {self.root} is locked by another process "
+                                                   f"(waited {self.lock_timeout:g}s)") from None
+                        time.sleep(0.02)
+                yield
+            finally:
+                os.close(fd)  # releases the flock
+
+    def _read_generation(self) -> int:
+        try:
+            return int((self.root / "generation").read_text() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    # -- the Chroma client ------------------------------------------------------------------
+
+    def _open(self) -> None:
+        settings = chromadb.Settings(anonymized_telemetry=False)
+        try:
+            if self.server:
+                self._client = chromadb.HttpClient(host=self.host, port=self.port, settings=settings)
+                self._client.heartbeat()
+            else:
+                self._client = chromadb.PersistentClient(path=str(self.root / "chroma"), settings=settings)
+        except Exception as exc:
+            self._client = None
+            if self.server:
+                raise MemoryStoreError(f"no Chroma server answers at {self.target} ({type(exc).__name__}); start one "
+                                       f"with `chroma run --host {self.host} --port {self.port} --path DIR`") from None
+            raise MemoryStoreError(f"memory store {self.root} is corrupted or unreadable by Chroma: {exc}") from None
+        self._collections = {}
+
+    def _close_client(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+        self._client, self._collections = None, {}
+
+    def _collection(self, suffix: str = "") -> Any:
+        """The (cached) collection; an embedded store reopens when another process wrote."""
+        if not self.server:
+            generation = self._read_generation()
+            if generation != self._generation or self._client is None:
+                self._close_client()
+                self._open()
+                self._generation = generation
+        name = self.collection_name + suffix
+        if name not in self._collections:
+            try:
+                self._collections[name] = self._client.get_or_create_collection(
+                    name,
+                    embedding_function=None if suffix else MiniLMEmbedding(),
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata={"lma_format": FORMAT},
+                )
+            except LmaError:
+                raise
+            except Exception as exc:
+                raise MemoryStoreError(f"cannot open collection {name!r} in {self.name}: {exc}") from None
+            found = (self._collections[name].metadata or {}).get("lma_format")
+            if found != FORMAT:
+                del self._collections[name]
+                raise MemoryStoreError(f"collection {name!r} in {self.name} has lma format {found}, expected {FORMAT}")
+        return self._collections[name]
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Exclusive access; afterwards the index is flushed and other processes are told to reopen."""
+        with self._locked(exclusive=True):
+            try:
+                yield
+            finally:
+                if not self.server:
+                    self._close_client()
+                    self._write_atomic(self.root / "generation", str(self._read_generation() + 1))
+
+    # -- the Memory protocol ----------------------------------------------------------------
+
+    def write(self, item: MemoryItem) -> None:
+        self.write_many([item])
+
+    def write_many(self, items: list[MemoryItem], embeddings: np.ndarray | None = None) -> None:
+        """Store items durably in one locked batch; ``embeddings`` skips embedding (benchmarks)."""
+        if not items:
+            return
+        for item in items:
+            self._save_image(item)
+        if embeddings is None:
+            embeddings = embed_texts([i.text for i in items])
+        with self._writing():
+            self._collection().upsert(
+                ids=[i.id for i in items], documents=[i.text for i in items],
+                metadatas=[to_record(i) for i in items], embeddings=np.asarray(embeddings, dtype=np.float32),
+            )
+            pictures = [i for i in items if i.image is not None and self.image_encoder is not None]
+            if pictures:
+                self._collection("-images").upsert(
+                    ids=[i.id for i in pictures], documents=[i.text for i in pictures],
+                    metadatas=[to_record(i) for i in pictures],
+                    embeddings=np.stack([np.asarray(self.image_encoder(i.image), np.float32) for i in pictures]),
+                )
+
+    def _save_image(self, item: MemoryItem) -> None:
+        if item.image is None or item.image_path:
+            return
+        from PIL import Image
+
+        self.images.mkdir(parents=True, exist_ok=True)
+        path = self.images / f"{item.id}.png"
+        Image.fromarray(np.asarray(item.image, dtype=np.uint8)).save(path)
+        item.image_path = str(path)
+
+    def recall(self, query: str | np.ndarray, k: int = 3, where: dict[str, Any] | None = None) -> list[MemoryItem]:
+        """Items nearest to a text query, or to an image when a vision encoder is configured."""
+        if isinstance(query, np.ndarray):
+            if self.image_encoder is None:
+                raise MemoryStoreError("recall by image needs a vision encoder (image_encoder=...); recall by text")
+            return self.recall_vector(np.asarray(self.image_encoder(query), np.float32), k, where, suffix="-images")
+        return self.recall_vector(embed_texts([query])[0], k, where)
+
+    def recall_vector(self, vector: np.ndarray, k: int = 3, where: dict[str, Any] | None = None,
+                      suffix: str = "") -> list[MemoryItem]:
+        """Items nearest to an embedding (the query already embedded)."""
+        with self._reading():
+            return self._query(vector, k, where, suffix)
+
+    def _reading(self) -> contextlib.AbstractContextManager[None]:
+        """A shared lock, or an exclusive one when the client must be reopened: reopening may
+        apply Chroma's write log to the index on disk."""
+        stale = not self.server and (self._client is None or self._read_generation() != self._generation)
+        return self._locked(exclusive=stale)
+
+    def _query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None, suffix: str) -> list[MemoryItem]:
+        collection = self._collection(suffix)
+        try:
+            found = collection.query(query_embeddings=[np.asarray(vector, np.float32)], n_results=max(1, k),
+                                     where=chroma_where(where), include=["documents", "metadatas", "distances"])
+        except Exception as exc:
+            raise MemoryStoreError(f"recall from {self.name} failed: {exc}") from None
+        rows = zip(found["ids"][0], found["documents"][0], found["metadatas"][0], found["distances"][0])
+        return [from_record(i, d, m, dist) for i, d, m, dist in rows]
+
+    def count(self, where: dict[str, Any] | None = None) -> int:
+        """How many items are stored (matching ``where``)."""
+        with self._reading():
+            return len(self._collection().get(where=chroma_where(where), include=[])["ids"])
+
+    def close(self) -> None:
+        with self._thread_lock:
+            self._close_client()
+
+
+def from_spec(target: str = "default", **options: Any) -> ChromaMemory:
+    return ChromaMemory(target, **options)

@@ -101,6 +101,9 @@ class BrowserSession:
         self._next_id = 1
         self._frames: dict[int, list[int]] = {}
         self._points: dict[int, list[float]] = {}
+        # The last observation's elements with everything the walker found (state: value,
+        # checked, selected, disabled, focused), for env code such as scripted experts.
+        self.elements: list[dict[str, Any]] = []
         self._popups: list[Any] = []
         self._navigating: set[Any] = set()
         self._notes: list[str] = []
@@ -437,6 +440,7 @@ class BrowserSession:
         marks = mark_page(self._page, self._next_id, self.config.max_elements)
         self._next_id = max(self._next_id, int(marks["next"]))
         elements = marks["elements"]
+        self.elements = elements
         self._frames = {e["id"]: e["frame"] for e in elements}
         self._points = {e["id"]: e["point"] for e in elements}
         image = screenshot(self._page, self.config.action_timeout * 1000) if self.config.screenshot else None

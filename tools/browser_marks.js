@@ -36,6 +36,17 @@
     return null;
   }
 
+  function labelText(label) {  // a <label>'s words, without the text of the controls inside it
+    let text = "";
+    for (const node of label.childNodes) {
+      if (node.nodeType === 3) text += node.data;
+      else if (node.nodeType === 1 && !["SELECT", "INPUT", "TEXTAREA", "BUTTON"].includes(node.tagName)) {
+        text += " " + (node.innerText || node.textContent);
+      }
+    }
+    return text;
+  }
+
   function labelOf(el, role, doc) {
     const aria = el.getAttribute("aria-label");
     if (aria) return clip(aria, 100);
@@ -45,7 +56,7 @@
       if (clip(text, 100)) return clip(text, 100);
     }
     if (el.labels && el.labels.length) {
-      const text = Array.from(el.labels).map((l) => l.innerText || l.textContent).join(" ");
+      const text = Array.from(el.labels).map(labelText).join(" ");
       if (clip(text, 100)) return clip(text, 100);
     }
     if (el.tagName === "INPUT" && ["button", "submit", "reset"].includes(el.type)) return clip(el.value, 100);

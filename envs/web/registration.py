@@ -13,7 +13,20 @@ from pathlib import Path
 from typing import Any
 
 # (env id, "module:class", defaults, description) of the tasks on lma's own loopback sites.
-SITE_TASKS: list[tuple[str, str, dict[str, Any], str]] = []
+SITE_TASKS: list[tuple[str, str, dict[str, Any], str]] = [
+    ("web/shop-buy-v0", "lma.envs.web.shop:ShopEnv", {"task": "buy"},
+     "Loopback Shop: buy N of a named product for a customer; checked on the order the shop receives"),
+    ("web/shop-cheapest-v0", "lma.envs.web.shop:ShopEnv", {"task": "cheapest"},
+     "Loopback Shop: buy the cheapest product of a category; checked on the order the shop receives"),
+    ("web/shop-price-v0", "lma.envs.web.shop:ShopEnv", {"task": "price"},
+     "Loopback Shop: answer a product's price; checked against the catalog"),
+    ("web/wiki-qa-v0", "lma.envs.web.wiki:WikiEnv", {"task": "qa"},
+     "Loopwiki (a made-up world): one-hop question from an infobox; exact match with the ground truth"),
+    ("web/wiki-multihop-v0", "lma.envs.web.wiki:WikiEnv", {"task": "multihop"},
+     "Loopwiki: two-hop question, following a link between articles; exact match with the ground truth"),
+    ("web/wiki-edit-v0", "lma.envs.web.wiki:WikiEnv", {"task": "edit"},
+     "Loopwiki: add a sentence to an article; checked on the revision the wiki stores"),
+]
 
 
 def html_dir() -> Path | None:

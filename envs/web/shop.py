@@ -1,0 +1,282 @@
+"""The Loopback Shop: search, categories, product pages, a cart and a checkout, on 127.0.0.1.
+
+Each seed makes a new catalog (five categories, 25 products, names and prices drawn from the
+seed) and a new task. Tasks:
+
+* ``web/shop-buy-v0``: buy a given quantity of a named product, shipped to a given customer with
+  a given shipping speed;
+* ``web/shop-cheapest-v0``: buy one of the cheapest product of a category (standard shipping);
+* ``web/shop-price-v0``: answer the price of a named product.
+
+Judging is done on the server: an order task ends when the shop receives an order, and succeeds
+if that order holds exactly the wanted items, address and shipping; the price task ends on
+``answer(text)`` and compares the number in it with the catalog. The scripted expert reads the
+page (element roles, labels and field values) and acts like a careful shopper.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lma.core import ToolCall, ToolResult
+from lma.envs.web.base import Verdict
+from lma.envs.web.server import Request, Response
+from lma.envs.web.site import SiteEnv, click_on, esc, fill, find, path_of, value_of
+
+CATEGORIES = {
+    "kitchen": ["Mug", "Teapot", "Skillet", "Cutting Board", "Whisk", "Colander", "Ladle"],
+    "garden": ["Trowel", "Watering Can", "Hose", "Planter", "Pruners", "Rake", "Bird Feeder"],
+    "books": ["Cookbook", "Atlas", "Novel", "Field Guide", "Poetry Collection", "Dictionary", "Almanac"],
+    "toys": ["Kite", "Puzzle", "Yo-yo", "Robot Kit", "Marble Set", "Spinning Top", "Building Blocks"],
+    "sports": ["Tennis Racket", "Yoga Mat", "Water Bottle", "Jump Rope", "Football", "Cycling Gloves", "Frisbee"],
+}
+ADJECTIVES = ["Blue", "Red", "Green", "Compact", "Deluxe", "Classic", "Silver", "Bamboo", "Rustic", "Modern",
+              "Tiny", "Giant", "Golden", "Foldable", "Vintage"]
+NAMES = ["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra", "Barbara Liskov", "Donald Knuth",
+         "Frances Allen", "John Backus", "Radia Perlman", "Ken Thompson"]
+STREETS = ["Elm Street", "Oak Avenue", "Maple Road", "Pine Lane", "Cedar Court", "Birch Way"]
+CITIES = ["Springfield", "Riverton", "Lakeside", "Fairview", "Hillcrest", "Brookfield"]
+SHIPPING = {"standard": ("Standard (free)", 0), "express": ("Express ($9.99)", 999)}  # option text, cents
+
+
+@dataclass
+class Product:
+    id: int
+    name: str
+    category: str
+    cents: int
+    description: str
+
+    @property
+    def price(self) -> str:
+        return f"${self.cents / 100:.2f}"
+
+
+@dataclass
+class Order:
+    number: int
+    items: dict[int, int]
+    name: str
+    address: str
+    city: str
+    shipping: str
+    cents: int
+
+
+@dataclass
+class Want:
+    """What the task asks for: items (product id -> quantity) and where to send them."""
+
+    items: dict[int, int] = field(default_factory=dict)
+    name: str = ""
+    address: str = ""
+    city: str = ""
+    shipping: str = "standard"
+
+
+def make_catalog(rng: np.random.Generator) -> list[Product]:
+    products: list[Product] = []
+    for category, nouns in CATEGORIES.items():
+        cents = rng.choice(np.arange(299, 9999, 7), size=5, replace=False)  # distinct: one cheapest
+        for noun, price in zip(rng.choice(nouns, size=5, replace=False), cents, strict=True):
+            adjective = str(rng.choice(ADJECTIVES))
+            name = f"{adjective} {noun}"
+            description = f"A {adjective.lower()} {noun.lower()} from our {category} range. {str(rng.choice(_BLURBS))}"
+            products.append(Product(len(products) + 1, name, category, int(price), description))
+    return products
+
+
+_BLURBS = ["Customers love it.", "Built to last.", "A perfect gift.", "Limited stock.", "New this season."]
+
+
+class ShopEnv(SiteEnv):
+    """A task in the Loopback Shop; ``task`` is ``buy``, ``cheapest`` or ``price``."""
+
+    site = "shop"
+    TASKS = ("buy", "cheapest", "price")
+
+    def __init__(self, task: str = "buy", **kwargs: Any):
+        if task not in self.TASKS:
+            raise ValueError(f"task must be one of {self.TASKS}")
+        self.task = task
+        self.catalog: list[Product] = []
+        self.cart: dict[int, int] = {}
+        self.orders: list[Order] = []
+        self.want = Want()
+        super().__init__(**kwargs)
+
+    # -- the world and the task ----------------------------------------------------------------
+    def _build(self, rng: np.random.Generator) -> str:
+        self.catalog, self.cart, self.orders = make_catalog(rng), {}, []
+        target = self.catalog[int(rng.integers(len(self.catalog)))]
+        customer = dict(name=str(rng.choice(NAMES)), city=str(rng.choice(CITIES)),
+                        address=f"{int(rng.integers(1, 200))} {rng.choice(STREETS)}")
+        if self.task == "price":
+            self.want = Want({target.id: 1})
+            return f'What is the price of "{target.name}" in the Loopback Shop? Answer with the number.'
+        if self.task == "cheapest":
+            category = str(rng.choice(list(CATEGORIES)))
+            cheapest = min((p for p in self.catalog if p.category == category), key=lambda p: p.cents)
+            self.want = Want({cheapest.id: 1}, shipping="standard", **customer)
+            return (f"Buy one of the cheapest product in the {category} category and ship it to "
+                    f"{customer['name']}, {customer['address']}, {customer['city']}, with standard shipping.")
+        qty, shipping = int(rng.integers(1, 4)), str(rng.choice(list(SHIPPING)))
+        self.want = Want({target.id: qty}, shipping=shipping, **customer)
+        return (f'Buy {qty} of "{target.name}" and ship to {customer["name"]}, {customer["address"]}, '
+                f"{customer['city']}, with {shipping} shipping.")
+
+    # -- the site ------------------------------------------------------------------------------
+    def handle(self, request: Request) -> Response | None:
+        path, products = request.path, {p.id: p for p in self.catalog}
+        if path == "/":
+            return Response(self._page("Home", self.render("home.html", featured=self._list(self.catalog[::6]))))
+        if path == "/search":
+            query = request.query.get("q", "").strip()
+            words = query.casefold().split()
+            found = [p for p in self.catalog if words and all(w in f"{p.name} {p.category}".casefold() for w in words)]
+            body = self.render("list.html", heading=f"Results for &quot;{esc(query)}&quot;",
+                               products=self._list(sorted(found, key=lambda p: p.name)))
+            return Response(self._page("Search", body, query=esc(query)))
+        if path.startswith("/category/") and path.split("/")[2] in CATEGORIES:
+            category, by_price = path.split("/")[2], request.query.get("sort") == "price"
+            shown = sorted((p for p in self.catalog if p.category == category),
+                           key=lambda p: p.cents if by_price else p.name)
+            sorting = "Sorted by price" if by_price else f'<a href="/category/{category}?sort=price">Sort by price</a>'
+            body = self.render("list.html", heading=category.title(), sorting=sorting, products=self._list(shown))
+            return Response(self._page(category.title(), body))
+        if path.startswith("/product/") and path.split("/")[2].isdigit() and int(path.split("/")[2]) in products:
+            p = products[int(path.split("/")[2])]
+            body = self.render("product.html", id=p.id, name=esc(p.name), price=p.price, category=p.category,
+                               description=esc(p.description))
+            return Response(self._page(p.name, body))
+        if path == "/cart/add" and request.method == "POST":
+            pid, qty = request.form.get("product", ""), request.form.get("qty", "1")
+            if pid.isdigit() and int(pid) in products and qty.isdigit() and 1 <= int(qty) <= 9:
+                self.cart[int(pid)] = self.cart.get(int(pid), 0) + int(qty)
+            return Response(location="/cart")
+        if path == "/cart/remove" and request.method == "POST":
+            self.cart.pop(int(request.form.get("product", "0") or 0), None)
+            return Response(location="/cart")
+        if path == "/cart":
+            return Response(self._page("Cart", self._cart_body()))
+        if path == "/checkout":
+            return self._checkout(request)
+        if path.startswith("/order/") and path.split("/")[2].isdigit():
+            number = int(path.split("/")[2])
+            for order in self.orders:
+                if order.number == number:
+                    body = self.render("order.html", number=number, name=esc(order.name), address=esc(order.address),
+                                       city=esc(order.city), items=self._items(order.items, False),
+                                       total=f"${order.cents / 100:.2f}")
+                    return Response(self._page("Order placed", body))
+        return None
+
+    def _page(self, title: str, body: str, query: str = "") -> str:
+        links = " ".join(f'<a href="/category/{c}">{c.title()}</a>' for c in CATEGORIES)
+        return self.page(title, body, query=query, categories=links, cart_count=sum(self.cart.values()))
+
+    def _list(self, products: list[Product]) -> str:
+        if not products:
+            return "<p>No products found.</p>"
+        rows = "".join(f'<li><a href="/product/{p.id}">{esc(p.name)}</a> <span class="price">{p.price}</span></li>'
+                       for p in products)
+        return f'<ul class="products">{rows}</ul>'
+
+    def _cents(self, items: dict[int, int]) -> int:
+        products = {p.id: p for p in self.catalog}
+        return sum(products[pid].cents * qty for pid, qty in items.items())
+
+    def _items(self, items: dict[int, int], removable: bool) -> str:
+        products = {p.id: p for p in self.catalog}
+        rows = []
+        for pid, qty in items.items():
+            p = products[pid]
+            remove = (f'<td><form action="/cart/remove" method="post"><input type="hidden" name="product" '
+                      f'value="{pid}"><button aria-label="Remove {esc(p.name)}">Remove</button></form></td>')
+            rows.append(f"<tr><td>{esc(p.name)}</td><td>{qty}</td><td>{p.price}</td>{remove if removable else ''}</tr>")
+        head = "<tr><th>Product</th><th>Quantity</th><th>Price</th></tr>"
+        return f'<table class="cart">{head}{"".join(rows)}</table>'
+
+    def _cart_body(self) -> str:
+        if not self.cart:
+            return self.render("cart.html", items="<p>Your cart is empty.</p>", total="$0.00")
+        total = f"${self._cents(self.cart) / 100:.2f}"
+        return self.render("cart.html", items=self._items(self.cart, True), total=total,
+                           checkout='<p><a href="/checkout" class="button">Checkout</a></p>')
+
+    def _checkout(self, request: Request) -> Response:
+        form = {k: request.form.get(k, "").strip() for k in ("name", "address", "city", "shipping")}
+        problem = ""
+        if not self.cart:
+            return Response(self._page("Checkout", "<h1>Checkout</h1><p>Your cart is empty.</p>"))
+        if request.method == "POST":
+            missing = [k for k in ("name", "address", "city") if not form[k]]
+            if not missing and form["shipping"] in SHIPPING:
+                cents = self._cents(self.cart) + SHIPPING[form["shipping"]][1]
+                order = Order(len(self.orders) + 1001, dict(self.cart), form["name"], form["address"], form["city"],
+                              form["shipping"], cents)
+                self.orders.append(order)
+                self.cart = {}
+                return Response(location=f"/order/{order.number}")
+            problem = f'<p class="problem">Please fill in: {", ".join(missing) or "shipping"}.</p>'
+        body = self.render("checkout.html", problem=problem, total_cents=self._cents(self.cart),
+                           total=f"${self._cents(self.cart) / 100:.2f}",
+                           **{k: esc(form[k]) for k in ("name", "address", "city")})
+        return Response(self._page("Checkout", body))
+
+    # -- judging -------------------------------------------------------------------------------
+    def _judge_state(self, call: ToolCall, result: ToolResult) -> Verdict:
+        if self.task == "price":
+            if call.name != "answer":
+                return Verdict()
+            (pid,) = self.want.items
+            price = {p.id: p for p in self.catalog}[pid].cents / 100
+            number = re.search(r"\d+(?:\.\d+)?", call.args["text"].replace(",", ""))
+            ok = number is not None and abs(float(number.group()) - price) < 0.005
+            return Verdict(float(ok), True, ok, {"answer": call.args["text"], "truth": f"{price:.2f}"})
+        if not self.orders:
+            if call.name == "answer":  # giving up (or claiming success) is not an order
+                return Verdict(0.0, True, False, {"orders": 0})
+            return Verdict()
+        order, want = self.orders[0], self.want
+        same = lambda a, b: " ".join(a.casefold().split()) == " ".join(b.casefold().split())  # noqa: E731
+        ok = (order.items == want.items and order.shipping == want.shipping and same(order.name, want.name)
+              and same(order.address, want.address) and same(order.city, want.city))
+        return Verdict(float(ok), True, ok, {"orders": len(self.orders), "order_ok": ok})
+
+    # -- the scripted expert ---------------------------------------------------------------
+    def expert_action(self) -> ToolCall:
+        """A scripted shopper: search, open the product, add to cart, check out (or read the price)."""
+        elements, path = self.session.elements, path_of(self._last_obs["data"]["url"])
+        products = {p.id: p for p in self.catalog}
+        pid, qty = next(iter(self.want.items.items()))
+        target = products[pid]
+        if path == f"/product/{pid}":
+            if self.task == "price":
+                shown = [e["label"] for e in elements if re.fullmatch(r"\$\d+\.\d\d", e["label"])]
+                return ToolCall("answer", {"text": shown[0] if shown else "I could not find the price"})
+            if pid not in self.cart:
+                return fill(elements, [("spinbutton", "Quantity", str(qty))]) or click_on(elements, "button",
+                                                                                           "Add to cart")
+            return ToolCall("goto", {"url": "/cart"})
+        if path == "/cart":
+            for other in (p for p in self.cart if p != pid or self.cart[p] != qty):
+                return click_on(elements, "button", f"Remove {products[other].name}")
+            if self.cart:
+                return click_on(elements, "link", "Checkout")
+        if path == "/checkout" and self.cart:
+            want = self.want
+            fields = [("textbox", "Full name", want.name), ("textbox", "Street address", want.address),
+                      ("textbox", "City", want.city), ("combobox", "Shipping", SHIPPING[want.shipping][0])]
+            return fill(elements, fields) or click_on(elements, "button", "Place order")
+        link = find(elements, "link", target.name)
+        if link is not None:
+            return ToolCall("click", {"element": link})
+        search = find(elements, "textbox", "Search products")
+        if value_of(elements, search) != target.name:
+            return ToolCall("type", {"element": search, "text": target.name})
+        return ToolCall("press", {"key": "Enter"})

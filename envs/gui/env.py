@@ -227,20 +227,12 @@ class DesktopEnv(ToolEnv):
                 "data": {"goal": goal, "elements": elements, "ocr": ocr, "app": self.task.app}}
 
     def _read_text(self, image: np.ndarray) -> list[dict[str, Any]]:
-        """OCR of the part of the screen that windows cover (the bare root window is black)."""
         key = image.tobytes()
         if key != self._ocr_cache[0]:  # the screen often does not change (a failed click, a no-op)
             from lma.ocr import read_text
 
-            drawn = image.any(axis=2)
-            rows, cols = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
-            found = []
-            if rows.size:
-                y0, x0 = max(int(rows[0]) - 4, 0), max(int(cols[0]) - 4, 0)
-                crop = image[y0:int(rows[-1]) + 5, x0:int(cols[-1]) + 5]
-                found = [{"text": b.text, "box": [b.box[0] + x0, b.box[1] + y0, b.box[2] + x0, b.box[3] + y0],
-                          "score": round(b.score, 3)} for b in read_text(crop)]
-            self._ocr_cache = (key, found)
+            self._ocr_cache = (key, [{"text": b.text, "box": list(b.box), "score": round(b.score, 3)}
+                                     for b in read_text(image)])
         return self._ocr_cache[1]
 
     def _describe(self, goal: str, ocr: list[dict[str, Any]], result: ToolResult | None) -> str:

@@ -71,8 +71,10 @@ class NoMemory(Memory):
 
 
 def matches(metadata: dict[str, Any], where: dict[str, Any] | None) -> bool:
-    """Whether ``metadata`` has every key/value of ``where``."""
-    return not where or all(metadata.get(k) == v for k, v in where.items())
+    """Whether ``metadata`` has every key/value of ``where`` (a list value: any of its values)."""
+    return not where or all(
+        metadata.get(k) in v if isinstance(v, (list, tuple, set)) else metadata.get(k) == v for k, v in where.items()
+    )
 
 
 class WindowMemory(Memory):
@@ -87,4 +89,4 @@ class WindowMemory(Memory):
         self.items = (self.items + [item])[-self.size :]
 
     def recall(self, query: str, k: int = 3, where: dict[str, Any] | None = None) -> list[MemoryItem]:
-        return [i for i in reversed(self.items) if matches(i.metadata, where)][:k]
+        return [i for i in reversed(self.items) if matches({**i.metadata, "kind": i.kind}, where)][:k]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -85,6 +86,31 @@ def test_host_display_is_refused_unless_allowed(monkeypatch):
         Screen()
     with pytest.raises(GuiError, match="not a private lma display"):
         Screen(":97")
+
+
+def test_a_display_lma_did_not_start_needs_allow_host_display(monkeypatch, tmp_path):
+    """An Xvfb started outside lma stands in for the user's real screen."""
+    read, write = os.pipe()
+    host = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
+                            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        os.close(write)
+        name = ":" + os.read(read, 16).decode().strip()
+        (tmp_path / "Xauthority").touch()
+        monkeypatch.setenv("DISPLAY", name)
+        monkeypatch.setenv("XAUTHORITY", str(tmp_path / "Xauthority"))
+        with pytest.raises(GuiError, match="not a private lma display"):
+            Screen()
+        screen = Screen(allow_host_display=True)
+        click = {t.name: t for t in gui_tools(screen)}["click"]
+        assert screen.size == (640, 480) and not screen.private and click(x=639, y=5).ok
+        with screen.pyautogui() as gui:
+            assert gui.FAILSAFE and gui.position() == (639, 5)  # the fail-safe stays on for real screens
+        screen.close()
+    finally:
+        os.close(read)
+        host.kill()
+        host.wait()
 
 
 def test_bad_tool_input_is_a_failed_result(tools):

@@ -72,7 +72,7 @@ class Screen:
             elif not allow_host_display:
                 raise GuiError(
                     f"refusing to act on display {name or '(none)'}, which is not a private lma display; "
-                    "pass allow_host_display=True (CLI: --allow-host-display) to act on your real screen"
+                    "pass allow_host_display=True to act on your real screen"
                 )
             elif not name:
                 raise GuiError("allow_host_display=True but $DISPLAY is not set")

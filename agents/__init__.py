@@ -71,6 +71,8 @@ for _name, (_type, _wiring, _mode, _memory) in PRESETS.items():
     agents.register(_name, _preset(_name, _type, _wiring, _mode, _memory), description=f"{_type}: {_wiring}")
 agents.register("random", RandomAgent, description="baseline: uniform over the valid tools")
 agents.register("expert", ExpertAgent, description="oracle: the env's scripted expert policy")
+agents.register("expert-driver", "lma.agents.driving_expert:ExpertDriver",
+                description="oracle: rule-based IDM/MOBIL-style driver for the driving/* meta-action scenarios")
 
 
 

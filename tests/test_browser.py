@@ -21,7 +21,7 @@ import pytest
 
 from lma.envs.web.server import LoopbackServer, Request, Response
 from lma.tools.browser import BrowserSession
-from lma.tools.browser_process import find_browser, group_members, kill_group
+from lma.tools.browser_process import group_members, kill_group
 from lma.tools.browser_safety import OriginPolicy
 
 pytestmark = pytest.mark.timeout(300)
@@ -86,6 +86,7 @@ def lure_pages(out: str) -> dict[str, str]:
         "/schemes": '<a href="file:///etc/passwd">file</a> <a href="data:text/html,<b>x</b>">data</a>',
         "/redirect-chain": "",  # answered by the app: 302 to /redirect-out
         "/landing": "<h1>Landing</h1>",
+        "/open-tab": '<script>window.open("/landing");</script>',
         "/ask": '<form action="/submit" method="post"><input name="q" value="hi"><button>Go</button></form>',
     }
 
@@ -234,9 +235,12 @@ def test_links_to_local_files_and_data_do_not_load(browser, sites):
         assert browser.observe()["data"]["url"] == server.url("/schemes")
 
 
-def test_allowed_redirects_are_followed(browser, sites):
+def test_allowed_redirects_and_tabs_are_followed(browser, sites):
     server, _, _ = sites
     assert browser.goto(server.url("/redirect-in")).ok
+    assert browser.observe()["data"]["url"] == server.url("/landing")
+    result = browser.goto(server.url("/open-tab"))  # window.open of an allowed page
+    assert "opened in this tab" in result.output
     assert browser.observe()["data"]["url"] == server.url("/landing")
 
 
@@ -285,7 +289,7 @@ def test_close_and_exceptions_leave_no_chromium(sites):
     pid = session.pid
     session.close()
     session.close()  # idempotent
-    assert group_members(pid) == []
+    assert group_members(pid) == [] and not os.path.exists(session.profile_dir)
     with pytest.raises(RuntimeError):
         with BrowserSession(allow=(server.origin,)) as inner:
             pid = inner.pid
@@ -317,7 +321,6 @@ def test_ctrl_c_leaves_no_chromium(how):
     while group_members(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert group_members(pid) == []
-    assert find_browser(str(pid)) is None or not group_members(pid)
 
 
 def test_bad_executable_is_a_clear_error():

@@ -461,5 +461,6 @@ def _one_line(exc: BaseException) -> str:
     if not lines:
         return type(exc).__name__
     first = lines[0].removeprefix("Error: ")
-    reasons = [line.lstrip("- ") for line in lines[1:] if line.startswith("- element ")]
+    reasons = [line.lstrip("- ")[:160] for line in lines[1:]
+               if line.startswith("- element ") or line.endswith("intercepts pointer events")]
     return (first + (f" ({reasons[-1]})" if reasons else ""))[:300]

@@ -2,8 +2,9 @@
 
 Many agents running at once (threads of one evaluation, or the clients of ``lma serve``) each ask
 for one completion at a time. A :class:`Batcher` queues those requests and, on a single worker
-thread, takes whatever has arrived (waiting ``max_wait`` seconds after the first for more, up to
-``max_batch``) and answers the group with one ``run(requests, streams)`` call, so a local model
+thread, takes whatever has arrived (waiting up to ``max_wait`` seconds after the first for more,
+up to ``max_batch``; only a millisecond while requests come one at a time, so a lone agent does
+not pay for the wait) and answers the group with one ``run(requests, streams)`` call, so a local model
 does one forward pass per step for the whole group instead of one per agent. One thread owns the
 model: compiled CUDA graphs and non-thread-safe tokenizers stay on the thread that made them.
 
@@ -63,6 +64,7 @@ class Batcher:
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._last_size = 1
 
     def submit(self, request: Request, on_text: OnText | None = None) -> Future:
         """Queue one request; the future gives its :class:`Completion` (or raises ModelError)."""
@@ -94,7 +96,8 @@ class Batcher:
         first = self._queue.get()
         if first is None:
             return None
-        batch, deadline = [first], time.perf_counter() + self.max_wait
+        wait = self.max_wait if self._last_size > 1 else min(self.max_wait, 0.001)
+        batch, deadline = [first], time.perf_counter() + wait
         while len(batch) < self.max_batch:
             remaining = deadline - time.perf_counter()
             try:
@@ -105,6 +108,7 @@ class Batcher:
                 self._queue.put(None)  # answer this batch, then stop
                 break
             batch.append(item)
+        self._last_size = len(batch)
         return batch
 
     def _loop(self) -> None:

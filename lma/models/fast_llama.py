@@ -98,7 +98,9 @@ class FastLlama(nn.Module):
         self._caches: OrderedDict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
         self.step = self._forward
         if compile:
-            torch._dynamo.config.cache_size_limit = max(64, torch._dynamo.config.cache_size_limit)
+            for key in ("recompile_limit", "cache_size_limit"):  # one compiled step per (batch, length) bucket
+                if hasattr(torch._dynamo.config, key):
+                    setattr(torch._dynamo.config, key, max(64, getattr(torch._dynamo.config, key)))
             for tensor in [self.embed, self.norm, self.lm_head, self.cos, self.sin,
                            *(t for w in self.layers for t in w.values() if t is not None)]:
                 torch._dynamo.mark_static_address(tensor)  # weights are not copied into the graph's inputs

@@ -77,12 +77,11 @@ def llama_config(tokenizer: Any, **overrides: Any) -> Any:
     from transformers import LlamaConfig
 
     dims = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                num_key_value_heads=2, max_position_embeddings=2048, vocab_size=len(tokenizer))
+                num_key_value_heads=2, max_position_embeddings=2048, vocab_size=len(tokenizer),
+                tie_word_embeddings=False)
     dims.update(overrides)
-    return LlamaConfig(
-        **dims, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=tokenizer.bos_token_id, tie_word_embeddings=False,
-    )
+    return LlamaConfig(**dims, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                       bos_token_id=tokenizer.bos_token_id)
 
 
 def tiny_llama(path: str | Path, *, tokenizer: Any = None, chat_template: bool = True, seed: int = 0,

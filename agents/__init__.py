@@ -6,10 +6,13 @@ name       survey type                          wiring
 type1      I: closed-source/prompted planner    any model, prompted; short-term window only
 type2      II: fine-tuned local planner         a model from ``lma finetune``; window only
 type3      III: indirect long-term memory       ``recall``/``remember`` as planner tools
-type4      IV: native long-term memory          loop recalls every step, writes each episode
+type4      IV: native long-term memory          recalls every step, replays skills, writes
+                                                each episode with a reflection
 random     baseline                             uniform over valid tools
 expert     oracle                               the env's scripted expert policy
 =========  ===================================  ==========================================
+
+See docs/memory.md.
 """
 
 from __future__ import annotations

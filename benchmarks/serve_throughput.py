@@ -2,7 +2,8 @@
 
 A randomly initialised Llama (speed does not depend on the weights) answers C concurrent clients,
 each sending ``--rounds`` requests of ``--prompt-tokens`` prompt tokens for ``--new-tokens`` new
-tokens, one after the other:
+tokens, one after the other (the batcher's ``max_batch`` is set to C, so a batch starts as soon as
+all C requests are in, waiting at most 50 ms for stragglers):
 
 * ``local``: C threads call ``model.complete`` (the dynamic batcher groups them, as agents in one
   process are grouped);
@@ -206,6 +207,7 @@ def main() -> None:
         callers["serve"] = serve_caller(url, prompts, args.new_tokens)
     rows = []
     for c in levels:
+        chat.batcher.max_batch, chat.batcher.max_wait = c, 0.05  # a batch closes as soon as all C clients are in
         for mode in args.modes.split(","):
             warm = time.perf_counter()
             run_clients(c, 1, lambda i, r, call=callers[mode]: call(i, args.rounds))  # untimed warm-up round

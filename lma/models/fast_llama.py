@@ -28,7 +28,10 @@ import torch.nn.functional as F
 from torch import nn
 
 LEN_BUCKET = 256
-BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+# Compiled steps exist per batch size; few sizes mean few compilations (each takes tens of seconds)
+# and no surprise compile when a batch comes out one request short. Padding rows cost little on a
+# GPU, where a decode step's time is reading the weights. Uncompiled (CPU), batches run at their size.
+COMPILED_BATCHES = (1, 8, 32, 64, 128)
 Select = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (last tokens (B,), logits (B, V)) -> next (B,)
 OnTokens = Callable[[list[list[int]]], None]
 
@@ -170,7 +173,7 @@ class FastLlama(nn.Module):
         the tokens of every row so far after each step (and forces a device sync per step).
         """
         rows, prompt_len = input_ids.shape
-        batch = next((b for b in BATCH_BUCKETS if b >= rows), rows)
+        batch = next((b for b in COMPILED_BATCHES if b >= rows), rows) if self.compiled else rows
         if batch > rows:  # fill the bucket with copies of row 0; their output is dropped
             input_ids = torch.cat([input_ids, input_ids[:1].expand(batch - rows, -1)])
             attention_mask = torch.cat([attention_mask, attention_mask[:1].expand(batch - rows, -1)])

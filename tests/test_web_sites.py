@@ -3,6 +3,7 @@ server's state or the ground truth, never the agent's claim; seeds vary the worl
 
 from __future__ import annotations
 
+import time
 import urllib.request
 
 import pytest
@@ -13,6 +14,7 @@ from lma.core import Task, ToolCall
 from lma.envs.web.server import LoopbackServer, Response
 from lma.runner import run_episode
 from lma.tools.browser import BrowserSession
+from lma.tools.browser_process import kill_group
 
 pytestmark = pytest.mark.timeout(600)
 TASKS = ["web/shop-buy-v0", "web/shop-cheapest-v0", "web/shop-price-v0",
@@ -147,3 +149,16 @@ def test_server_serves_assets_and_404s(make):
 def test_runner_with_expert_and_own_browser():
     result = run_episode(ExpertAgent(), Task("web/wiki-multihop-v0", 5))
     assert result.success and result.error is None and result.metrics["hops"] == 2
+
+
+def test_a_browser_that_dies_truncates_the_episode():
+    env = lma.make("web/wiki-qa-v0")
+    try:
+        env.reset(seed=0)
+        kill_group(env.unwrapped.session.pid)  # Chromium crashes mid-episode
+        time.sleep(0.5)
+        obs, reward, terminated, truncated, info = env.step(ToolCall("read"))
+        assert truncated and not terminated and "closed" in info["error"]
+        assert "cannot be observed" in obs["text"]
+    finally:
+        env.close()

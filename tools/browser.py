@@ -34,13 +34,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-
 from lma.core import Observation, ToolResult
 from lma.tools.base import Tool
+from lma.tools.browser_marks import describe, mark_page, public_elements, screenshot
 from lma.tools.browser_process import (
     BrowserError, Worker, find_browser, kill_group, make_profile_dir, track, untrack,
 )
-from lma.tools.browser_marks import describe, mark_page, public_elements, screenshot
 from lma.tools.browser_safety import LOOPBACK, Guard, OriginPolicy, Refusal
 from lma.tools.browser_tools import TOOL_NAMES
 
@@ -146,13 +145,17 @@ class BrowserSession:
         self._context.set_default_navigation_timeout(self.config.navigation_timeout * 1000)
         self.guard.install(self._context)
         self._context.on("page", lambda page: self._popups.append(page))
-        self._context.on("request", lambda r: r.is_navigation_request() and self._navigating.add(r))
+        self._context.on("request", self._on_request)
         self._context.on("requestfinished", lambda r: self._navigating.discard(r))
         self._context.on("requestfailed", lambda r: self._navigating.discard(r))
         self._page = self._context.pages[0] if self._context.pages else self._context.new_page()
         self._popups.clear()
         self._page.on("dialog", self._on_dialog)
         self._page.on("download", lambda d: self.guard.refuse(d.url, "downloads are off", "download"))
+
+    def _on_request(self, request: Any) -> None:
+        if request.is_navigation_request():  # in the tab, a frame, or a new tab (handled in _settle)
+            self._navigating.add(request)
 
     def _on_dialog(self, dialog: Any) -> None:
         self._notes.append(f"the page showed a {dialog.type} dialog: {dialog.message[:200]!r} (accepted)")
@@ -244,6 +247,7 @@ class BrowserSession:
                     self._notes.append(f"redirect to {target}: {_one_line(exc)}")
             else:
                 page.wait_for_timeout(10)
+        self._navigating.clear()  # what is still pending now is the page's business, not this action's
         while self._popups:
             popup = self._popups.pop(0)
             try:
@@ -252,11 +256,14 @@ class BrowserSession:
                 pass
             url = popup.url
             popup.close()
-            if url not in ("", "about:blank") and self.policy.allows(url):
-                self._notes.append(f"a new tab for {url} was opened in this tab instead")
-                page.goto(url, wait_until="load")
-            else:
+            if url in ("", "about:blank") or not self.policy.allows(url):
                 self._notes.append("a new tab was closed")
+                continue
+            self._notes.append(f"a new tab for {url} was opened in this tab instead")
+            try:
+                page.goto(url, wait_until="load")
+            except Exception as exc:
+                self._notes.append(f"{url}: {_one_line(exc)}")
         try:
             page.wait_for_load_state("load", timeout=self.config.navigation_timeout * 1000)
         except Exception:
@@ -318,8 +325,9 @@ class BrowserSession:
                 if len(self.guard.refusals) > self._reported or self.guard.failures:
                     return ToolResult(ok=False, error=f"goto: {target[:200]} was not loaded")
                 return ToolResult(output=f"went to {self._page.url}")
-            status = f" (HTTP {response.status})" if response is not None and response.status >= 400 else ""
-            return ToolResult(ok=not status, output=f"went to {target}{status}", error=status.strip() or None)
+            if response is not None and response.status >= 400:
+                return ToolResult(ok=False, error=f"goto: {target[:200]} answered HTTP {response.status}")
+            return ToolResult(output=f"went to {self._page.url}")
 
         return self._action("goto", run)
 

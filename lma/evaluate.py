@@ -317,7 +317,7 @@ def main(args: argparse.Namespace) -> int:
     from lma.cli import print_table
     from lma.recording import RunDir, new_run_id
     from lma.stats import in_run_order, summarize
-    from lma.workers import LocalPool, RayPool, import_modules
+    from lma.workers import LocalPool, RayPool, check_ray_address, import_modules
 
     given = given_settings(args)
     if args.resume:
@@ -327,6 +327,8 @@ def main(args: argparse.Namespace) -> int:
     else:
         config = resolve(given)
         run = None
+    if config["execution"].get("backend") == "ray" and config["execution"].get("ray_address"):
+        check_ray_address(config["execution"]["ray_address"])
     servers = start_model_servers(config)
     pool = None
     try:

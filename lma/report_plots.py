@@ -86,7 +86,7 @@ def success_vs_cost(summaries: Sequence[Summary], agents: Sequence[str], envs: S
     rows = [s for s in summaries if s.env in envs]
     costed = [s for s in rows if s.cost_per_episode]
     panels = 2 if costed else 1
-    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, panels, figsize=(5.6 * panels, 3.4), squeeze=False)
     colour = colours(agents)
     marker = {env: MARKERS[i % len(MARKERS)] for i, env in enumerate(envs)}
     for ax, kind in zip(axes[0], ["tokens", "cost"][:panels]):
@@ -95,7 +95,7 @@ def success_vs_cost(summaries: Sequence[Summary], agents: Sequence[str], envs: S
             if value is None:
                 continue
             ax.scatter(value, 100 * s.success_rate, s=60, color=colour.get(s.agent, "#777"), marker=marker[s.env],
-                       edgecolor="white", linewidth=0.8, zorder=3)
+                       edgecolor="white", linewidth=0.8, zorder=3, clip_on=False)
         ax.set_xscale("symlog", linthresh=10 if kind == "tokens" else 1e-4)
         ax.set_xlim(left=-0.5 if kind == "tokens" else 0)
         ax.set_ylim(-5, 105)
@@ -104,7 +104,7 @@ def success_vs_cost(summaries: Sequence[Summary], agents: Sequence[str], envs: S
     axes[0][0].set_title("Success vs what it costs", loc="left", fontsize=11)
     handles = [plt.Line2D([], [], color=colour[a], marker="o", linestyle="", label=a) for a in agents]
     handles += [plt.Line2D([], [], color="#555", marker=marker[e], linestyle="", label=short_env(e)) for e in envs]
-    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(handles), 4))
     return _png(fig)
 
 

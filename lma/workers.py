@@ -25,6 +25,7 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -216,6 +217,17 @@ class LocalPool:
                 slot.process.join()
 
 
+def check_ray_address(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a Ray address nothing listens at (``ray.init`` would retry for minutes)."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as exc:
+        raise LmaError(f"no Ray cluster at {address}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
 _RAY_AGENTS: dict[str, Agent] = {}  # per Ray worker process: agents are reused between tasks
 
 
@@ -241,15 +253,19 @@ class RayPool:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         self.capacity, self.run, self.imports, self.ray = capacity, run, imports, ray
         self.temp_dir: Path | None = None
-        if address:
-            ray.init(address=address, log_to_driver=False, logging_level="WARNING")
-        else:
-            # Ray's socket paths must stay under ~107 bytes: a deep run folder gets a short /tmp folder.
-            here = run.path.resolve() / "ray"
-            self.temp_dir = here if len(str(here)) <= 40 else Path(tempfile.mkdtemp(prefix="lma-ray-"))
-            ray.init(num_cpus=capacity, include_dashboard=False, _temp_dir=str(self.temp_dir),
-                     _node_ip_address="127.0.0.1", log_to_driver=False, logging_level="WARNING",
-                     runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0"}})
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+            else:
+                # Ray's socket paths must stay under ~107 bytes: a deep run folder gets a short /tmp folder.
+                here = run.path.resolve() / "ray"
+                self.temp_dir = here if len(str(here)) <= 40 else Path(tempfile.mkdtemp(prefix="lma-ray-"))
+                ray.init(num_cpus=capacity, include_dashboard=False, _temp_dir=str(self.temp_dir),
+                         _node_ip_address="127.0.0.1", log_to_driver=False, logging_level="WARNING",
+                         runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0"}})
+        except Exception as exc:  # a bad address, a cluster that is down: the user's to fix
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise LmaError(f"cannot start or reach Ray{f' at {address}' if address else ''}: {first_line}") from None
         self.remote = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
         self.refs: dict[Any, tuple[Job, float]] = {}
 

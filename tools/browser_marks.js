@@ -111,8 +111,16 @@
     for (const child of el.children) visit(child, doc, childCtx, under || inline || (role !== null && role !== "text"));
   }
 
+  function boxOf(el, doc, role) {  // text blocks: the box of their text, not of the whole block
+    if (role !== "text") return el.getBoundingClientRect();
+    const range = doc.createRange();
+    range.selectNodeContents(el);
+    const r = range.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 ? r : el.getBoundingClientRect();
+  }
+
   function mark(el, doc, ctx, role, style, label) {
-    const r = el.getBoundingClientRect();
+    const r = boxOf(el, doc, role);
     if (r.width <= 0 || r.height <= 0 || style.visibility === "hidden" || +style.opacity === 0) return;
     const x0 = Math.max(r.left, 0), y0 = Math.max(r.top, 0);
     const x1 = Math.min(r.right, ctx.vw), y1 = Math.min(r.bottom, ctx.vh);
@@ -121,10 +129,11 @@
     // (the agent's click lands there); an element covered at all of them is not listed.
     const labels = el.labels ? Array.from(el.labels) : [];
     const ours = (hit) => !hit || hit === el || el.contains(hit) || hit.contains(el) || labels.includes(hit);
+    const own = el.getBoundingClientRect();  // click positions are relative to the element's own box
     let point = null;
     for (const [fx, fy] of [[0.5, 0.5], [0.25, 0.5], [0.75, 0.5], [0.5, 0.25], [0.5, 0.75], [0.1, 0.1], [0.9, 0.9], [0.1, 0.9], [0.9, 0.1]]) {
       const px = x0 + (x1 - x0) * fx, py = y0 + (y1 - y0) * fy;
-      if (ours(doc.elementFromPoint(px, py))) { point = [px - r.left, py - r.top]; break; }
+      if (ours(doc.elementFromPoint(px, py))) { point = [px - own.left, py - own.top]; break; }
     }
     if (!point) return;
     if (!el.hasAttribute("data-lma-id")) el.setAttribute("data-lma-id", String(next++));

@@ -137,8 +137,8 @@ class LLMAgent(Agent):
         if self.memory_mode == "native":
             recalled = [format_memory(m) for m in self.memory.recall(percept.text, k=self.recall_k,
                                                                      where={"env": self.task.env_id})]
-        usage, inner_calls, scratch = Usage(), [], []
-        trace: dict[str, Any] = {"perception": percept.text, "memories": recalled}
+        usage, inner_calls, scratch = percept.usage, [], []  # a captioning model's tokens count too
+        trace: dict[str, Any] = {"perception": percept.text, "percept": percept.data, "memories": recalled}
         for _ in range(self.max_inner_calls + 1):
             given = plan_input(percept.text, env_tools + agent_tools, self.history, history_size=self.history_size,
                                memories=recalled, scratch=scratch, images=percept.images)

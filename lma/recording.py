@@ -146,17 +146,27 @@ class EpisodeRecorder:
         for old in path.iterdir():  # a resumed episode that was cut off leaves a partial trajectory
             old.unlink()
 
-    def frame(self, step: int, image: np.ndarray | None) -> str | None:
+    def frame(self, step: int, image: np.ndarray | None, name: str = "frame") -> str | None:
         if image is None or not self.record_frames:
             return None
         from PIL import Image
 
-        name = f"frame-{step:04d}.png"
-        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(self.path / name)
-        return name
+        filename = f"{name}-{step:04d}.png"
+        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(self.path / filename)
+        return filename
 
     def step(self, record: StepRecord) -> None:
-        """Append a step; flushed at once but not fsynced (the results line is the durable mark)."""
+        """Append a step; flushed at once but not fsynced (the results line is the durable mark).
+
+        Images a perceiver made (arrays in ``trace["percept"]``, e.g. a set-of-marks frame) are
+        saved as PNG files beside the frames, and their file names recorded in their place.
+        """
+        percept = record.trace.get("percept")
+        if isinstance(percept, dict):
+            record.trace["percept"] = {
+                k: self.frame(record.step, v, k) if isinstance(v, np.ndarray) and v.ndim == 3 else v
+                for k, v in percept.items()
+            }
         if self._file is None:
             self._file = open(self.path / "trajectory.jsonl", "a", encoding="utf-8")
         self._file.write(json.dumps(to_jsonable(record), ensure_ascii=False) + "\n")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from lma.core import Task
+from lma.envs.base import ActionTool, ToolEnv
 from lma.models import load_model
 from lma.perception import make_perceiver
 from lma.perceivers.marks import PALETTE, draw_marks
@@ -94,6 +95,42 @@ def test_the_marks_are_legible_next_to_their_boxes(screenshot):
         assert tags and inside(center(tags[0].box), element["box"], margin=30)
 
 
+class ScreenshotPage(ToolEnv):
+    """An env over the screenshot: ``click(element)`` on one of its element ids ends the episode."""
+
+    def __init__(self, obs):
+        super().__init__()
+        self.obs = obs
+        self.tools = [ActionTool("click", "click an element by id", {
+            "type": "object", "properties": {"element": {"type": "integer"}}, "required": ["element"]})]
+
+    def _reset(self, seed):
+        return self.obs, {}
+
+    def _act(self, call):
+        success = call.args["element"] == 7
+        return self.obs, float(success), True, False, {"success": success}
+
+
+def test_set_of_marks_frames_are_recorded_in_the_trajectory(screenshot, scripted_model, tmp_path):
+    from PIL import Image
+
+    from lma.agents import LLMAgent
+    from lma.recording import RunDir
+    from lma.runner import run_episode
+
+    agent = LLMAgent(scripted_model([{"name": "click", "args": {"element": 7}}]), perceiver="som")
+    run = RunDir.create(tmp_path, "run", {})
+    result = run_episode(agent, Task("page", seed=0), env=ScreenshotPage(screenshot), recorder=run.episode("ep"))
+    assert result.success
+    (step,) = run.trajectory("ep")
+    percept = step["trace"]["percept"]
+    assert percept["elements"] == [7, 8] and percept["marked_frame"] == "marked_frame-0000.png"
+    saved = np.asarray(Image.open(run.path / "episodes" / "ep" / percept["marked_frame"]))
+    assert np.array_equal(saved, draw_marks(screenshot["image"], screenshot["data"]["elements"]))
+    assert "[7] button 'Checkout'" in step["trace"]["perception"]
+
+
 def test_a_text_only_planner_gets_the_legend_but_no_image(screenshot):
     percept = make_perceiver("som").perceive(screenshot, None)  # no model that takes images
     assert percept.images == () and "[7] button 'Checkout'" in percept.text
@@ -131,6 +168,7 @@ def test_caption_describes_the_frame_for_a_text_only_planner_and_is_recorded(tin
     assert len(steps) == 2
     for step in steps:
         assert f"What the image shows (described by {tiny['vlm']}): " in step["trace"]["perception"]
+        assert step["trace"]["percept"]["caption"] in step["trace"]["perception"]
     assert all(s.call is not None for s in agent.steps)  # the text-only planner still acts
     assert result.tokens_in > 0
 

@@ -210,9 +210,13 @@ def main() -> None:
         chat.batcher.max_batch, chat.batcher.max_wait = c, 0.05  # a batch closes as soon as all C clients are in
         for mode in args.modes.split(","):
             warm = time.perf_counter()
-            run_clients(c, 1, lambda i, r, call=callers[mode]: call(i, args.rounds))  # untimed warm-up round
-            warm = time.perf_counter() - warm
-            tokens, seconds, latencies = run_clients(c, args.rounds, callers[mode])
+            try:
+                run_clients(c, 1, lambda i, r, call=callers[mode]: call(i, args.rounds))  # untimed warm-up round
+                warm = time.perf_counter() - warm
+                tokens, seconds, latencies = run_clients(c, args.rounds, callers[mode])
+            except RuntimeError as exc:  # report and go on with the other levels
+                print(f"{mode:5s} concurrency {c:3d}: failed: {exc}", flush=True)
+                continue
             rows.append((mode, c, c * args.rounds, tokens, seconds, tokens / seconds, statistics.mean(latencies), warm))
             print(f"{mode:5s} concurrency {c:3d}: {tokens / seconds:8.0f} tok/s ({tokens} tokens in {seconds:.2f}s; "
                   f"warm-up {warm:.1f}s)", flush=True)

@@ -24,46 +24,23 @@ tabs closed (an allowed one is opened in the session's tab instead). Lifecycle: 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 import time
 import urllib.parse
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from lma.core import Observation, ToolResult
 from lma.tools.base import Tool
 from lma.tools.browser_marks import describe, mark_page, public_elements, screenshot
 from lma.tools.browser_process import (
-    BrowserError, Worker, find_browser, kill_group, make_profile_dir, track, untrack,
+    BrowserConfig, BrowserError, Worker, find_browser, kill_group, launch, make_profile_dir, track, untrack,
 )
-from lma.tools.browser_safety import LOOPBACK, Guard, OriginPolicy, Refusal
+from lma.tools.browser_safety import Guard, OriginPolicy, Refusal
 from lma.tools.browser_tools import TOOL_NAMES
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = (
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-smooth-scrolling", "--dns-prefetch-disable",
-)
-
-
-@dataclass(frozen=True)
-class BrowserConfig:
-    """How a session's browser is started and how long it may take (seconds)."""
-
-    executable_path: str = field(default_factory=lambda: os.environ.get("LMA_CHROMIUM", CHROMIUM))
-    headless: bool = True
-    viewport: tuple[int, int] = (800, 600)
-    allow: tuple[str, ...] = LOOPBACK
-    action_timeout: float = 5.0
-    navigation_timeout: float = 15.0
-    max_elements: int = 200
-    max_text: int = 4000
-    screenshot: bool = True
-
 
 _SHARED: dict[str, BrowserSession] = {}
 _SHARED_LOCK = threading.Lock()
@@ -128,16 +105,8 @@ class BrowserSession:
         from playwright.sync_api import sync_playwright
 
         self._pw = sync_playwright().start()
-        # A fresh profile whose one preference turns off network prediction: otherwise Chromium
-        # opens TCP connections to a link's origin (preconnect) before any request is routed.
-        self.profile_dir = make_profile_dir({"net": {"network_prediction_options": 2}})
-        width, height = self.config.viewport
-        self._context = self._pw.chromium.launch_persistent_context(
-            self.profile_dir, executable_path=self.config.executable_path, headless=self.config.headless,
-            args=[*CHROMIUM_ARGS, self._marker], handle_sigint=True,
-            viewport={"width": width, "height": height}, accept_downloads=False,
-            service_workers="block", device_scale_factor=1,
-        )
+        self.profile_dir = make_profile_dir()
+        self._context = launch(self._pw, self.config, self.profile_dir, self._marker)
         self.pid = find_browser(self._marker)
         self._context.on("close", lambda _: setattr(self, "_connected", False))
         self._connected = True

@@ -1,4 +1,5 @@
-"""The Chromium a browser session drives: one thread that owns it, and a kill that leaves nothing.
+"""The Chromium a browser session drives: how it starts, one thread that owns it, and a kill that
+leaves nothing.
 
 Two facts shape this module. Playwright's sync API binds its objects to the thread that created
 them, while lma's runner calls env methods from short-lived threads (to enforce step timeouts):
@@ -22,12 +23,36 @@ import tempfile
 import threading
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from lma.registry import LmaError
+from lma.tools.browser_safety import LOOPBACK
 
 T = TypeVar("T")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = (
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-smooth-scrolling", "--dns-prefetch-disable",
+)
+
+
+@dataclass(frozen=True)
+class BrowserConfig:
+    """How a session's browser is started and how long it may take (seconds)."""
+
+    executable_path: str = field(default_factory=lambda: os.environ.get("LMA_CHROMIUM", CHROMIUM))
+    headless: bool = True
+    viewport: tuple[int, int] = (800, 600)
+    allow: tuple[str, ...] = LOOPBACK  # see lma.tools.browser_safety
+    action_timeout: float = 5.0
+    navigation_timeout: float = 15.0
+    max_elements: int = 200
+    max_text: int = 4000
+    screenshot: bool = True
+
+
 _LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
@@ -126,8 +151,10 @@ def kill_group(pid: int | None) -> None:
         pass
 
 
-def make_profile_dir(preferences: dict[str, Any]) -> str:
-    """A fresh Chromium profile folder with these preferences, named after this process.
+def make_profile_dir() -> str:
+    """A fresh Chromium profile folder, named after this process, whose one preference turns off
+    network prediction: otherwise Chromium opens TCP connections to a link's origin (preconnect)
+    before any request exists to be routed and refused.
 
     Folders left by processes that no longer exist (killed with SIGKILL, so no ``atexit``) are
     removed first.
@@ -139,8 +166,19 @@ def make_profile_dir(preferences: dict[str, Any]) -> str:
             shutil.rmtree(old, ignore_errors=True)
     folder = Path(tempfile.mkdtemp(prefix=f"lma-browser-{os.getpid()}-"))
     (folder / "Default").mkdir()
-    (folder / "Default" / "Preferences").write_text(json.dumps(preferences))
+    (folder / "Default" / "Preferences").write_text(json.dumps({"net": {"network_prediction_options": 2}}))
     return str(folder)
+
+
+def launch(playwright: Any, config: BrowserConfig, profile_dir: str, marker: str) -> Any:
+    """Start Chromium with a persistent context on ``profile_dir``; ``marker`` tags its command line."""
+    width, height = config.viewport
+    return playwright.chromium.launch_persistent_context(
+        profile_dir, executable_path=config.executable_path, headless=config.headless,
+        args=[*CHROMIUM_ARGS, marker], handle_sigint=True,
+        viewport={"width": width, "height": height}, accept_downloads=False,
+        service_workers="block", device_scale_factor=1,
+    )
 
 
 def track(session: Any) -> None:

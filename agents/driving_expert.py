@@ -1,18 +1,22 @@
 """A rule-based driver (agent ``expert-driver``): IDM/MOBIL-style decisions from the kinematics.
 
-It reads only the observation's scene (``obs["data"]["scene"]``, see :mod:`lma.envs.driving.scene`)
-and the tools valid now, and picks one meta-action. The rules, in order:
+It reads only the observation's scene (``obs["data"]["scene"]``, see :mod:`lma.envs.driving.scene`:
+neighbours' lanes, gaps, speeds and predicted times-to-collision) and the tools valid now, and
+picks one meta-action. The rules, in order:
 
-1. **Conflict**: a vehicle whose time-to-collision is below ``brake_ttc`` (ignoring one closing in
-   from behind in the ego's lane, which braking would not help) makes it leave for a safe lane if
-   the threat is in its lane, else brake (``slower``).
+1. **Conflict**: a predicted time-to-collision below ``brake_ttc`` (ignoring a vehicle closing in
+   from behind in the ego's lane) makes it leave the lane if the conflict is ahead in it and a
+   neighbouring lane is safe (MOBIL's safety criterion with only the minimum gaps) and roomier (a
+   clearly longer gap ahead); otherwise it
+   takes whichever of slower / idle / faster has the longest predicted time-to-collision at its
+   set-point (ties go to the slower).
 2. **Following** (IDM's desired gap ``s* = min_gap + speed * time_gap``): a leader closer than
-   ``s*`` makes it change lane if MOBIL's safety and incentive criteria hold for a neighbouring
-   lane, else brake if the gap is still closing or far too short.
-3. **Free road**: ``faster`` when the next set-point keeps the desired gap and creates no conflict
-   within ``yield_ttc`` seconds (this is also how it waits for a gap at a roundabout or crossing).
-4. **Keep right** (MOBIL's politeness toward the right lane): ``lane_right`` when that lane is safe
-   and no slower.
+   ``s*`` makes it change lane if MOBIL's safety and incentive (a faster leader there) criteria
+   hold, else brake while the gap closes or is far too short.
+3. **Free road**: ``faster`` when the next set-point keeps the desired gap and has no predicted
+   conflict within ``yield_ttc`` seconds (this is how it waits for a gap at the roundabout and
+   the crossing).
+4. **Keep right**: ``lane_right`` when that lane is safe and clear well ahead.
 5. Otherwise ``idle``.
 
 It is scripted, not learned: the ceiling of a comparison, and a source of demonstrations. It drives
@@ -98,10 +102,17 @@ class _Rules:
             return True
         return front["speed"] > self.leader["speed"] + self.p.lane_gain and _gap(front) > _gap(self.leader)
 
+    def lane_roomier(self, offset: int) -> bool:
+        """Escaping a conflict pays only into more room: a clearly longer gap ahead, or none."""
+        front, _ = _lane(self.scene, offset)
+        return front is None or _gap(front) > _gap(self.leader) + self.p.min_gap
+
     def change_lane(self, urgent: bool = False) -> str | None:
-        """A safe lane change: to a better lane, or when ``urgent`` to any safe one."""
+        """A safe lane change: to a faster lane, or when ``urgent`` to a roomier one."""
         for name, offset in (("lane_left", -1), ("lane_right", 1)):
-            if name in self.available and self.lane_safe(offset, urgent) and (urgent or self.lane_better(offset)):
+            if name not in self.available or not self.lane_safe(offset, urgent):
+                continue
+            if self.lane_roomier(offset) if urgent else self.lane_better(offset):
                 return name
         return None
 
@@ -125,7 +136,7 @@ class _Rules:
                and n["ttc"] < self.p.brake_ttc for n in self.scene["neighbours"]):
             change = self.change_lane(urgent=True)
             if change:
-                return change, "conflict ahead in my lane; the neighbouring lane is safe"
+                return change, "conflict ahead in my lane; the neighbouring lane is safe and roomier"
         options = [("slower", self.neighbour_set_point(-1)), ("idle", self.set_point), ("faster", self.neighbour_set_point(1))]
         scored = [(self.min_ttc(sp), -k, name) for k, (name, sp) in enumerate(options)
                   if sp is not None and name in self.available]
@@ -139,7 +150,7 @@ class _Rules:
         if gap < self.desired_gap:
             change = self.change_lane(urgent="slower" not in self.available)
             if change:
-                return change, "leader too close; the neighbouring lane is safe and faster"
+                return change, "leader too close; the neighbouring lane is safe and better"
             if self.leader["rel_speed"] < 0 or gap < 0.6 * self.desired_gap:
                 if "slower" in self.available:
                     return "slower", f"gap {gap:.0f} m below the desired {self.desired_gap:.0f} m"

@@ -3,6 +3,10 @@ are drawn, the expert driver crashes rarely and beats idling, failures are recor
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -179,8 +183,6 @@ def test_dummy_video_driver_is_replaced(monkeypatch):
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     env = lma.make("driving/roundabout-v1")
     obs, _ = env.reset(seed=0)
-    import os
-
     assert os.environ["SDL_VIDEODRIVER"] == "offscreen" and non_blank(obs["image"])
     env.close()
 
@@ -194,3 +196,10 @@ def test_embedded_model_drives_with_valid_tool_calls():
     assert result.error is None and result.steps >= 1 and result.tokens_out > 0
     assert len(agent.steps) == result.steps
     assert all(s.error is None and s.call.name in META_ACTIONS for s in agent.steps)
+
+
+def test_registering_the_envs_imports_no_simulator():
+    code = ("import sys, lma; from lma.registry import envs; envs.names(); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'highway_env', 'pygame', 'crafter'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr[-500:]

@@ -105,3 +105,15 @@ def test_plain_gymnasium_env_is_wrapped_with_named_tools():
     _, _, _, _, info = env.step(ToolCall("jump"))
     assert "unknown tool" in info["error"]
     env.close()
+
+
+def test_tool_sets_are_registered_and_typed():
+    from lma.registry import tools
+
+    assert {"browser", "gui"} <= set(tools.names())
+    browser = tools.make("browser")  # the browser starts only on first use
+    assert {"goto", "click", "type", "answer"} <= {t.name for t in browser}
+    goto = next(t for t in browser if t.name == "goto")
+    assert goto.validate({}) is not None  # url is required
+    with pytest.raises(LmaError):
+        tools.make("gui", display=":9999")  # not a private lma display, and the host display is not allowed

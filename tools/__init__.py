@@ -1,9 +1,48 @@
 """Tools: what agents can do (protocol and ``@tool`` in :mod:`lma.tools.base`).
 
-Standalone tools registered here can be offered to any agent; env actions are tools too, listed
-by ``env.unwrapped.tools``. LangChain tools are accepted wherever a tool is (:func:`as_tool`).
+Env actions are tools, listed by ``env.unwrapped.tools``. The tool sets registered here can also
+be offered to any agent or LangChain program on their own: ``lma.registry.tools.make("browser")``
+returns a list of tools bound to a fresh session. LangChain tools are accepted wherever a tool is
+(:func:`as_tool`).
 """
 
+from __future__ import annotations
+
+from typing import Any
+
+from lma.registry import tools
 from lma.tools.base import FunctionTool, LangChainTool, Tool, as_tool, tool, tool_call_schema, validate_call
 
-__all__ = ["FunctionTool", "LangChainTool", "Tool", "as_tool", "tool", "tool_call_schema", "validate_call"]
+
+def browser_tools(**config: Any) -> list[Tool]:
+    """The browser tool set on a new Chromium session (``config``: BrowserConfig fields, e.g. ``allow``)."""
+    from lma.tools.browser import BrowserSession
+
+    return BrowserSession(**config).tools()
+
+
+def gui_tools(display: Any = None, *, allow_host_display: bool = False) -> list[Tool]:
+    """The GUI tool set on a display: a private lma display, or the real one only when allowed."""
+    from lma.tools.gui import Screen
+    from lma.tools.gui import gui_tools as make
+
+    return make(Screen(display, allow_host_display=allow_host_display))
+
+
+tools.register(
+    "browser",
+    browser_tools,
+    description="Playwright on system Chromium: goto, click, type, select, press, scroll, back, read, answer; "
+    "loopback-only origin allowlist",
+)
+tools.register(
+    "gui",
+    gui_tools,
+    description="pyautogui on a private Xvfb display: click, double_click, right_click, drag, type, hotkey, "
+    "scroll, screenshot",
+)
+
+__all__ = [
+    "FunctionTool", "LangChainTool", "Tool", "as_tool", "browser_tools", "gui_tools", "tool", "tool_call_schema",
+    "validate_call",
+]

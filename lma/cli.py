@@ -53,11 +53,29 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model spec, e.g. llamacpp:smollm2-135m or openai:URL#name")
     p.add_argument("--memory", help="memory spec: none, window, chroma[:NAME], chroma+http://HOST:PORT")
     p.add_argument("--perceiver", help="perceiver name (passthrough, caption, ocr, a11y, som)")
+    p.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="an env option, e.g. time_limit=60 (repeatable; values are read as YAML)")
     p.add_argument("--max-steps", type=int, help="step limit per episode (default: 64)")
     p.add_argument("--step-timeout", type=float, default=60.0, help="seconds one env call may take")
     p.add_argument("--episode-timeout", type=float, default=900.0, help="seconds one episode may take")
     p.add_argument("--no-frames", action="store_true", help="do not save PNG frames")
     p.add_argument("--out", default="runs", help="folder that receives the run folder (default: runs)")
+
+
+def parse_env_args(pairs: list[str]) -> dict[str, Any]:
+    """``["time_limit=60", "task=x"]`` -> ``{"time_limit": 60, "task": "x"}`` (values read as YAML)."""
+    import yaml
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise LmaError(f"--env-arg {pair!r}: expected KEY=VALUE with KEY a Python name")
+        try:
+            options[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            options[key] = value
+    return options
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -69,7 +87,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise LmaError("--episodes must be at least 1")
-    make(args.env).close()  # fail before the run on unknown ids, missing data or packages (exit 2)
+    env_kwargs = parse_env_args(args.env_arg)
+    try:  # fail before the run on unknown ids or options, missing data or packages (exit 2)
+        make(args.env, **env_kwargs).close()
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        raise LmaError(f"env {args.env!r} does not take that option: {exc}") from None
     options = {"model": args.model, "memory": args.memory, "perceiver": args.perceiver}
     agent = make_agent(args.agent, **options)
     config = {
@@ -77,6 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "agent": agent.config(),
         "agent_options": {k: v for k, v in options.items() if v is not None},
         "env": args.env,
+        "env_kwargs": env_kwargs,
         "seeds": [args.seed + i for i in range(args.episodes)],
         "max_steps": args.max_steps,
         "step_timeout": args.step_timeout,
@@ -89,7 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     rows = []
     bar = tqdm(config["seeds"], desc=f"{args.agent} on {args.env}", unit="episode", file=sys.stderr)
     for seed in bar:
-        task = Task(args.env, seed, max_steps=args.max_steps)
+        task = Task(args.env, seed, max_steps=args.max_steps, env_kwargs=env_kwargs)
         recorder = run.episode(episode_id(agent.name, args.env, seed), record_frames=not args.no_frames)
         result = run_episode(agent, task, recorder=recorder, step_timeout=args.step_timeout,
                              episode_timeout=args.episode_timeout)

@@ -61,3 +61,15 @@ def test_bad_model_specs_exit_2(tmp_path):
 def test_not_a_run_folder_exits_2(tmp_path):
     proc = lma("replay", str(tmp_path), "x")
     assert proc.returncode == 2 and "not an lma run folder" in proc.stderr
+
+
+def test_env_args_reach_the_env_and_bad_ones_exit_2(tmp_path):
+    proc = lma("run", "--agent", "expert", "--env", "babyai/GoToObj-v0", "--env-arg", "max_steps=3", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    (run,) = tmp_path.iterdir()
+    assert yaml.safe_load((run / "config.yaml").read_text())["env_kwargs"] == {"max_steps": 3}
+    row = json.loads((run / "results.jsonl").read_text())
+    assert row["steps"] <= 3  # the level's own limit of 3 steps applied
+    for bad, words in [("max_steps", "expected KEY=VALUE"), ("nope=1", "does not take that option")]:
+        proc = lma("run", "--agent", "expert", "--env", "babyai/GoToObj-v0", "--env-arg", bad, "--out", str(tmp_path))
+        assert proc.returncode == 2 and words in proc.stderr, proc.stderr

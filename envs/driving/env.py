@@ -32,6 +32,7 @@ import numpy as np
 from lma.core import Observation, ToolCall
 from lma.envs.base import ActionTool, ToolEnv
 from lma.envs.driving import SCENARIOS
+from lma.envs.driving.scene import describe_scene, read_scene
 from lma.registry import LmaError
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,9 @@ def _describe_error(exc: BaseException) -> str:
 class HighwayEnvBase(ToolEnv):
     """What every highway-env scenario shares: building, rendering, metrics, failure handling.
 
-    Subclasses set ``tools`` and implement ``_text(scene)``, ``_data()`` and ``_action(call)``
-    (the highway-env action for a call).
+    Subclasses set ``tools`` and implement ``_text()``, ``_data()`` and ``_action(call)`` (the
+    highway-env action for a call); ``_refresh()``, called after every reset and step, may update
+    what depends on the simulator's state (the tools valid now, the scene).
     """
 
     def __init__(self, gym_id: str, goal: str, *, config: dict[str, Any] | None = None, render: bool = True):
@@ -113,8 +115,8 @@ class HighwayEnvBase(ToolEnv):
     def _action(self, call: ToolCall) -> Any:
         raise NotImplementedError
 
-    def _update_tools(self) -> None:
-        """Set ``self.tools`` to the tools valid now (after reset and after each step)."""
+    def _refresh(self) -> None:
+        """Update what depends on the simulator's state; the default has nothing to update."""
 
     # The shared loop.
     def _observe(self) -> Observation:
@@ -131,7 +133,7 @@ class HighwayEnvBase(ToolEnv):
         ego = self.road_env.vehicle
         self._last_position, self._last_lane = np.array(ego.position), ego.lane_index
         self._steps, self._distance, self._on_road_seconds, self._lane_changes = 0, 0.0, 0.0, 0
-        self._update_tools()
+        self._refresh()
         return self._observe(), dict(info)
 
     def _act(self, call: ToolCall):
@@ -142,7 +144,7 @@ class HighwayEnvBase(ToolEnv):
             info = {"error": self._error, "success": False}
             return self._last_obs, 0.0, False, True, info
         self._track()
-        self._update_tools()
+        self._refresh()
         info = dict(info)
         if terminated or truncated:
             info["success"] = self._succeeded(info)
@@ -208,16 +210,13 @@ class DrivingEnv(HighwayEnvBase):
         self.tools = list(self._all_tools)
         self._scene: dict[str, Any] = {}
 
-    def _update_tools(self) -> None:
+    def _refresh(self) -> None:
+        """The tools available now and the scene."""
         available = set(self.road_env.get_available_actions())
         self.tools = [t for t in self._all_tools if self._index[t.name] in available]
-        from lma.envs.driving.scene import read_scene
-
         self._scene = read_scene(self.road_env, radius=self.radius, ids=self._ids)
 
     def _text(self) -> str:
-        from lma.envs.driving.scene import describe_scene
-
         return "\n".join([
             f"Goal: {self.goal}",
             self._time_line(),

@@ -44,6 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lora", action="store_true", help="train LoRA adapters (merged into the saved model)")
     p.add_argument("--adapter-only", action="store_true", help="with --lora: save the adapter alone, unmerged")
     p.add_argument("--merge", metavar="ADAPTER_DIR", help="merge an adapter saved with --adapter-only; no training")
+    p.add_argument("--export-gguf", metavar="MODEL_DIR",
+                   help="write MODEL_DIR (fine-tuned from a GGUF --base) as a GGUF file --out, for llama.cpp")
     p.add_argument("--save-data", metavar="FILE.jsonl",
                    help="write the training examples to this file (without --out: only that, no training)")
     p.add_argument("--epochs", type=float, default=1.0)
@@ -129,8 +131,16 @@ def merge(adapter_dir: str, out: str | Path, base: str | None = None) -> dict[st
 def main(args: argparse.Namespace) -> int:
     from lma.sft_train import TrainSettings
 
-    if not args.out and not (args.save_data and args.runs and not args.merge):
+    if not args.out and not (args.save_data and args.runs and not args.merge and not args.export_gguf):
         raise LmaError("--out DIR is required (only --from with --save-data runs without it)")
+    if args.export_gguf:
+        from lma.gguf_export import export_gguf
+
+        if Path(args.out).exists():
+            raise LmaError(f"{args.out} already exists: choose a new --out file")
+        export_gguf(args.export_gguf, args.base or DEFAULT_BASE, args.out)
+        print(f"saved {args.out}; use it with: lma run --agent type2 --model llamacpp:{args.out} --env ENV")
+        return 0
     if args.merge:
         merge(args.merge, args.out, args.base)
         print(f"saved {args.out}; use it with: lma run --agent type2 --model transformers:{args.out} --env ENV")

@@ -70,11 +70,13 @@ def to_record(item: MemoryItem) -> dict[str, Any]:
     return meta
 
 
-def from_record(item_id: str, text: str, meta: dict[str, Any], distance: float | None) -> MemoryItem:
-    full = json.loads(meta["lma_item"])
+def from_record(item_id: str, text: str, meta: dict[str, Any] | None, distance: float | None) -> MemoryItem:
+    """The item back; a record written by another Chroma client becomes a note with its metadata."""
+    meta = meta or {}
+    full = json.loads(meta["lma_item"]) if "lma_item" in meta else {"kind": meta.get("kind", "note"), "metadata": meta}
     score = None if distance is None else 1.0 - float(distance)
-    return MemoryItem(text, full["kind"], full["metadata"], full["image_path"], id=item_id, created=full["created"],
-                      score=score)
+    return MemoryItem(text or "", full["kind"], full["metadata"], full.get("image_path"), id=item_id,
+                      created=full.get("created", 0.0), score=score)
 
 
 def chroma_where(where: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -144,3 +144,25 @@ def test_existing_output_is_never_overwritten(expert_run, tiny_model, tmp_path, 
     assert main(["finetune", "--from", str(expert_run), "--base", str(tiny_model), "--out", str(tmp_path / "out")]) == 2
     assert "already exists" in capsys.readouterr().err and (tmp_path / "out" / "keep.txt").read_text() == "mine"
     assert target_text(__import__("lma").ToolCall("forward")) == '{"name": "forward", "args": {}}'
+
+
+@pytest.mark.slow
+def test_gguf_export_of_the_embedded_model_is_served_by_llamacpp(expert_run, tmp_path):
+    """Exporting SmolLM2 (as the fine-tuned model) back to GGUF: the mapping is checked against the
+    base file inside the export, and llama.cpp then plans with the result."""
+    pytest.importorskip("llama_cpp")
+    from lma.gguf_export import export_gguf
+    from lma.models import load_model
+    from lma.planning import Planner
+
+    model, tokenizer = load_base("llamacpp:smollm2-135m")
+    model.save_pretrained(tmp_path / "plain")
+    out = export_gguf(tmp_path / "plain", "llamacpp:smollm2-135m", tmp_path / "plain.gguf")
+    assert out.is_file() and not (tmp_path / "plain.gguf.partial").exists()
+    example = collect_examples([expert_run], 4)[0][0]
+    tools = __import__("lma").make(ENV).unwrapped.tools
+    from lma.agents.llm import plan_input
+
+    plan = Planner(load_model(f"llamacpp:{out}?n_threads=1")).plan(
+        plan_input(example.messages[1]["content"].rsplit("\n\n", 2)[-2], tools, []))
+    assert plan.call is not None and plan.error is None

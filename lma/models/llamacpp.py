@@ -46,7 +46,8 @@ class LlamaCppModel(ChatModel):
             raise ModelError("the llamacpp backend needs llama-cpp-python: pip install 'lma[llamacpp]'") from exc
         try:
             self.llm = Llama(
-                model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers, seed=seed, verbose=False
+                model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers, seed=seed, verbose=False,
+                n_threads_batch=n_threads,  # prompt processing too: llama.cpp's default is every core
             )
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"llama.cpp could not load {path}: {exc}") from None

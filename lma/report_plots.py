@@ -111,7 +111,7 @@ def success_vs_cost(summaries: Sequence[Summary], agents: Sequence[str], envs: S
 def steps_distribution(results: Sequence[EpisodeResult], agents: Sequence[str], envs: Sequence[str]) -> bytes:
     """Box plots of steps per episode, agent by agent within each env; dots are episodes (filled: success)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(max(5.5, 1.4 * len(envs) * max(1, len(agents)) / 2.2), 3.4))
+    fig, ax = plt.subplots(figsize=(max(5.6, 0.5 * len(envs) * max(1, len(agents))), 3.4))
     colour = colours(agents)
     width = 0.8 / max(1, len(agents))
     rng = np.random.default_rng(0)

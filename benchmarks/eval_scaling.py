@@ -7,8 +7,10 @@ Measures, on the same jobs (agent ``expert``, BabyAI's scripted bot, over N seed
 * ``--backend ray`` with 2 workers on a local Ray (only inside scripts/netns-run).
 
 Each configuration is timed twice: end to end (pool start-up included, as a user waits for it)
-and steady state (after one warm-up episode per worker). Prints a Markdown table and the load
-average, since the machine is shared.
+and steady state (after one warm-up episode per worker). "Busy" is the share of the steady-state
+wall time the workers spent inside episodes: near 100% means the scheduler keeps them fed, so
+what is left to scale with is free CPU. Prints a Markdown table and the load average, since the
+machine may be shared.
 
     scripts/netns-run .venv/bin/python benchmarks/eval_scaling.py [--episodes 200] [--env babyai/GoToLocal-v0]
 """
@@ -35,8 +37,9 @@ class Quiet:
         pass
 
 
-def measure(root: Path, env: str, episodes: int, workers: int, backend: str, frames: bool) -> tuple[float, float]:
-    """(end-to-end episodes/min, steady-state episodes/min) for one configuration."""
+def measure(root: Path, env: str, episodes: int, workers: int, backend: str,
+            frames: bool) -> tuple[float, float, float]:
+    """(end-to-end episodes/min, steady-state episodes/min, workers' busy share) for one configuration."""
     from lma.evaluate import make_jobs, resolve, schedule
     from lma.recording import RunDir, new_run_id
     from lma.workers import LocalPool, RayPool
@@ -55,8 +58,11 @@ def measure(root: Path, env: str, episodes: int, workers: int, backend: str, fra
         end = time.perf_counter()
     finally:
         pool.close()
-    assert len(run.results()) == len(jobs) and all(r.error is None for r in run.results())
-    return 60 * len(jobs) / (end - start), 60 * len(timed) / (end - steady)
+    results = run.results()
+    assert len(results) == len(jobs) and all(r.error is None for r in results)
+    timed_ids = {j.episode_id for j in timed}
+    busy = sum(r.seconds for r in results if r.episode_id in timed_ids) / ((end - steady) * workers)
+    return 60 * len(jobs) / (end - start), 60 * len(timed) / (end - steady), busy
 
 
 def in_process(root: Path, env: str, episodes: int, frames: bool) -> float:
@@ -83,7 +89,7 @@ def main() -> None:
         print(f"load average before: {os.getloadavg()}", file=sys.stderr)
         for frames in (True, False):
             rows.append((f"in-process loop, frames {'on' if frames else 'off'}", None,
-                         in_process(root, args.env, args.episodes, frames)))
+                         in_process(root, args.env, args.episodes, frames), None))
         for workers in (1, 2):
             for frames in (True, False):
                 rows.append((f"local, {workers} worker{'s' if workers > 1 else ''}, frames {'on' if frames else 'off'}",
@@ -94,9 +100,10 @@ def main() -> None:
             print("skipping Ray: run this inside scripts/netns-run", file=sys.stderr)
         print(f"load average after: {os.getloadavg()}", file=sys.stderr)
     print(f"{args.episodes} expert episodes of {args.env}, {os.cpu_count()} CPUs\n")
-    print("| configuration | end to end (ep/min) | steady state (ep/min) |\n|---|---|---|")
-    for name, e2e, steady in rows:
-        print(f"| {name} | {'-' if e2e is None else f'{e2e:,.0f}'} | {steady:,.0f} |")
+    print("| configuration | end to end (ep/min) | steady state (ep/min) | workers busy |\n|---|---|---|---|")
+    for name, e2e, steady, busy in rows:
+        print(f"| {name} | {'-' if e2e is None else f'{e2e:,.0f}'} | {steady:,.0f} | "
+              f"{'-' if busy is None else f'{busy:.0%}'} |")
 
 
 if __name__ == "__main__":

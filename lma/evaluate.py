@@ -283,15 +283,22 @@ class Progress:
 def schedule(run: Any, jobs: list, pool: Any, progress: Progress) -> None:
     """Keep ``pool.capacity`` jobs running; kill those past their limit; append each result once."""
     pending, running = deque(jobs), {}
-    while pending or running:
+
+    def fill() -> None:
         while pending and len(running) < pool.capacity:
             job = pending.popleft()
             pool.submit(job)
             running[id(job)] = (job, time.monotonic())
+
+    while pending or running:
+        fill()
         deadlines = [t + j.episode_timeout + KILL_GRACE for j, t in running.values() if j.episode_timeout]
         wait = min([1.0] + [d - time.monotonic() for d in deadlines])
-        for job, result in pool.wait(max(wait, 0.01)):
+        finished = pool.wait(max(wait, 0.01))
+        for job, _ in finished:
             running.pop(id(job))
+        fill()  # freed workers start their next episode while the results are written (an fsync each)
+        for _, result in finished:
             run.add_result(result)
             progress.update(result)
         now = time.monotonic()

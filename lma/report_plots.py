@@ -14,13 +14,17 @@ from collections.abc import Sequence
 import numpy as np
 
 from lma.core import EpisodeResult
+from lma.registry import LmaError
 from lma.stats import Summary
 
 MARKERS = "osD^vP*Xh<>"
 
 
 def _pyplot():
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise LmaError("lma report needs matplotlib: pip install 'lma[report]'") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -7,9 +7,10 @@ trajectory: each step's frame, what the perceiver passed on, the model's outputs
 and its result (:mod:`lma.report_html`). Works on ``lma eval`` and ``lma run`` folders, finished
 or not (a partial run says how many episodes are in).
 
-How it is written: everything is computed before the first byte is written, and every file is
-written to a temporary name and renamed into place, episode pages first and ``report.html``
-last, so a failure never leaves a half-written report. Plots are embedded in the HTML as data
+How it is written: the run's pages are computed before the first byte is written, and every
+file is written to a temporary name and renamed into place, episode pages first and
+``report.html`` last, so a failure never leaves a half-written report (a failed rerun leaves the
+previous one). Plots are embedded in the HTML as data
 URIs and also saved under ``report-files/`` for the Markdown.
 """
 
@@ -49,8 +50,9 @@ def run_layout(config: dict[str, Any], results: list[EpisodeResult]) -> tuple[li
     else:
         agents, envs = [(config.get("agent") or {}).get("name", "")], [config.get("env", "")]
         planned = len(config.get("seeds", []))
-    agents = [a for a in dict.fromkeys(agents + [r.agent for r in results]) if any(r.agent == a for r in results)]
-    envs = [e for e in dict.fromkeys(envs + [r.env for r in results]) if any(r.env == e for r in results)]
+    ran_agents, ran_envs = {r.agent for r in results}, {r.env for r in results}
+    agents = [a for a in dict.fromkeys(agents + [r.agent for r in results]) if a in ran_agents]
+    envs = [e for e in dict.fromkeys(envs + [r.env for r in results]) if e in ran_envs]
     return agents, envs, max(planned, len(results))
 
 
@@ -109,7 +111,7 @@ def markdown(run: RunDir, layout: tuple, summaries: list, comparisons: list) -> 
 
 
 def html_report(run: RunDir, config: dict[str, Any], layout: tuple, summaries: list, comparisons: list,
-                results: list[EpisodeResult], plots: dict[str, bytes]) -> str:
+                results: list[EpisodeResult], plots: dict[str, bytes], linked: bool = True) -> str:
     import yaml
 
     from lma import report_html as h
@@ -126,7 +128,7 @@ def html_report(run: RunDir, config: dict[str, Any], layout: tuple, summaries: l
         f"<section><h2>Plots</h2><div class='plots'>{figures}</div></section>"
         f"<section><h2>Side by side</h2>{h.side_by_side(summaries, agents, envs)}</section>"
         f"<section><h2>Paired comparisons</h2>{h.comparisons(comparisons)}</section>"
-        f"<section><h2>Episodes</h2>{h.episode_index(results, agents)}</section>"
+        f"<section><h2>Episodes</h2>{h.episode_index(results, agents, linked)}</section>"
         f"<section><h2>Config</h2><details><summary>config.yaml</summary>"
         f"<pre>{h.escape(yaml.safe_dump(config, sort_keys=False))}</pre></details></section>"
     )
@@ -199,7 +201,7 @@ def build(run_dir: str | Path, episodes: bool = True) -> Path:
                "cost": plots.success_vs_cost(summaries, agents, envs),
                "steps": plots.steps_distribution(results, agents, envs)}
     md = markdown(run, layout, summaries, comparisons)
-    html = html_report(run, config, layout, summaries, comparisons, results, figures)
+    html = html_report(run, config, layout, summaries, comparisons, results, figures, linked=episodes)
 
     files = run.path / "report-files"
     files.mkdir(exist_ok=True)

@@ -180,13 +180,16 @@ def comparisons(items: Sequence[Comparison]) -> str:
             "bootstrap (10,000 resamples). p &lt; 0.05 is marked.</p>")
 
 
-def episode_index(results: Sequence[Any], agents: Sequence[str]) -> str:
+def episode_index(results: Sequence[Any], agents: Sequence[str], linked: bool = True) -> str:
+    """Every episode, linked to its page when the pages were written."""
     colour = colours(agents)
     rows = []
     for r in results:
         ok = '<span class="yes">yes</span>' if r.success else '<span class="no">no</span>'
         error = f'<span class="err">{escape((r.error or "")[:90])}</span>'
-        rows.append(f'<tr><td class="l"><a href="episodes/{escape(r.episode_id)}/index.html">{escape(r.episode_id)}</a></td>'
+        name = escape(r.episode_id)
+        name = f'<a href="episodes/{name}/index.html">{name}</a>' if linked else name
+        rows.append(f'<tr><td class="l">{name}</td>'
                     f'<td class="l"><span class="sw" style="background:{colour.get(r.agent, "#777")}"></span>{escape(r.agent)}</td>'
                     f'<td class="l">{escape(short_env(r.env))}</td><td>{r.seed}</td><td>{ok}</td><td>{r.return_:.2f}</td>'
                     f"<td>{r.steps}</td><td>{r.tokens_in + r.tokens_out:,}</td><td>{r.seconds:.1f}</td><td class='l'>{error}</td></tr>")

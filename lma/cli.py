@@ -78,22 +78,28 @@ def parse_env_args(pairs: list[str]) -> dict[str, Any]:
     return options
 
 
+def check_env(env_id: str, env_kwargs: dict[str, Any]) -> None:
+    """Build and close the env once, so unknown ids or options, missing data or packages fail before a run."""
+    from lma.registry import make
+
+    try:
+        make(env_id, **env_kwargs).close()
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        raise LmaError(f"env {env_id!r} does not take that option: {exc}") from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from lma.agents import make_agent
     from lma.core import Task
     from lma.recording import RunDir, episode_id, new_run_id
-    from lma.registry import make
     from lma.runner import run_episode
 
     if args.episodes < 1:
         raise LmaError("--episodes must be at least 1")
     env_kwargs = parse_env_args(args.env_arg)
-    try:  # fail before the run on unknown ids or options, missing data or packages (exit 2)
-        make(args.env, **env_kwargs).close()
-    except TypeError as exc:
-        if "unexpected keyword argument" not in str(exc):
-            raise
-        raise LmaError(f"env {args.env!r} does not take that option: {exc}") from None
+    check_env(args.env, env_kwargs)  # fail before the run (exit 2)
     options = {"model": args.model, "memory": args.memory, "perceiver": args.perceiver}
     agent = make_agent(args.agent, **options)
     config = {

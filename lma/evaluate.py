@@ -33,14 +33,14 @@ from lma.registry import LmaError
 
 DEFAULTS: dict[str, Any] = {
     "agents": None, "envs": None, "episodes": 10, "seed": 0, "model": None, "max_steps": None,
-    "step_timeout": 60.0, "episode_timeout": 900.0, "record_frames": True, "prices": {}, "imports": [],
+    "step_timeout": 60.0, "episode_timeout": 900.0, "record_frames": True, "prices": {}, "imports": [], "env_args": {},
     "workers": None, "backend": "local", "ray_address": None, "share_models": True, "out": "runs",
 }
 EXECUTION_KEYS = ("workers", "backend", "ray_address", "share_models", "out")  # a resume may change these
 _TYPES: dict[str, tuple[type, ...]] = {
     "agents": (list,), "envs": (list,), "episodes": (int,), "seed": (int,), "model": (str,), "max_steps": (int,),
     "step_timeout": (int, float), "episode_timeout": (int, float), "record_frames": (bool,), "prices": (dict,),
-    "imports": (list,), "workers": (int,), "backend": (str,), "ray_address": (str,), "share_models": (bool,),
+    "imports": (list,), "env_args": (dict,), "workers": (int,), "backend": (str,), "ray_address": (str,), "share_models": (bool,),
     "out": (str,),
 }
 KILL_GRACE = 2.0  # seconds past the episode limit before the worker is killed (the runner stops first if it can)
@@ -65,6 +65,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-frames", dest="record_frames", action="store_const", const=False, help="do not save frames")
     p.add_argument("--no-share-models", dest="share_models", action="store_const", const=False,
                    help="let every worker load local models itself")
+    p.add_argument("--env-arg", dest="env_args", action="append", metavar="KEY=VALUE",
+                   help="an option for every env, e.g. time_limit=60 (repeatable; values read as YAML)")
     p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
                    help="import a module in every worker first (plugins that register envs or agents)")
 
@@ -87,11 +89,18 @@ def load_settings_file(path: str) -> dict[str, Any]:
 
 def given_settings(args: argparse.Namespace) -> dict[str, Any]:
     """What the user asked for: the config file overlaid with the flags that were given."""
+    from lma.cli import parse_env_args
+
     given = load_settings_file(args.config) if args.config else {}
     for key in DEFAULTS:
         value = getattr(args, key, None)
+        if key in ("agents", "envs") and value is not None:
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        elif key == "env_args" and value is not None:  # flags apply to every env ("*")
+            from_file = given.get("env_args") or {}
+            value = {**from_file, "*": {**from_file.get("*", {}), **parse_env_args(value)}}
         if value is not None:
-            given[key] = [v.strip() for v in value.split(",") if v.strip()] if key in ("agents", "envs") else value
+            given[key] = value
     for key, value in given.items():
         if key not in DEFAULTS:
             raise LmaError(f"unknown setting {key!r} (known: {', '.join(DEFAULTS)})")
@@ -124,8 +133,9 @@ def agent_model(agent: str, given: str | None) -> str:
 
 def resolve(settings: dict[str, Any]) -> dict[str, Any]:
     """The run's config: names checked, agents' models and seeds spelled out; raises LmaError."""
+    from lma.cli import check_env
     from lma.models.base import split_spec
-    from lma.registry import agents, envs, make, models
+    from lma.registry import agents, models
 
     s = {**DEFAULTS, **settings}
     if not s["agents"] or not s["envs"]:
@@ -149,15 +159,19 @@ def resolve(settings: dict[str, Any]) -> dict[str, Any]:
         if any(a["label"] == label for a in resolved):
             raise LmaError(f"agent {label!r} is listed twice; give one a different `label`")
         resolved.append({"label": label, "name": name, "options": entry})
-    for env in s["envs"]:
-        if env not in envs:
-            make(env).close()  # a Gymnasium id that exists passes; an unknown one raises with suggestions
+    if not all(isinstance(v, dict) for v in s["env_args"].values()):
+        raise LmaError("env_args maps env ids (or '*' for all) to options, e.g. {'*': {time_limit: 60}}")
+    env_args = {}
+    for env in dict.fromkeys(s["envs"]):
+        env_args[env] = {**s["env_args"].get("*", {}), **s["env_args"].get(env, {})}
+        check_env(env, env_args[env])  # unknown ids (with suggestions), options, data or packages fail now
     return {
         "command": "eval",
         "settings": settings,
         "agents": resolved,
         "envs": list(dict.fromkeys(s["envs"])),
         "seeds": [s["seed"] + i for i in range(s["episodes"])],
+        "env_args": env_args,
         **{k: s[k] for k in ("model", "max_steps", "step_timeout", "episode_timeout", "record_frames", "prices", "imports")},
         "execution": {"workers": s["workers"] or os.cpu_count() or 1,
                       **{k: s[k] for k in ("backend", "ray_address", "share_models")}},
@@ -234,7 +248,7 @@ def make_jobs(config: dict[str, Any], servers: dict[str, Any]) -> list:
                     options["model"] = servers[options["model"]].model_spec
                 jobs.append(Job(agent["label"], agent["name"], options, env, seed, config.get("max_steps"),
                                 config.get("step_timeout"), config.get("episode_timeout"),
-                                config.get("record_frames", True)))
+                                config.get("record_frames", True), config.get("env_args", {}).get(env, {})))
     return jobs
 
 

@@ -167,6 +167,7 @@ def test_bad_input_exits_2_with_one_line_and_no_run(tmp_path):
         (["--config", str(wrong_type)], "setting 'agents' must be list"),
         (["--config", str(tmp_path / "missing.yaml")], "config file not found"),
         (["--agents", "type1", "--envs", "babyai/GoToObj-v0", "--model", "warp:x"], "unknown model 'warp'"),
+        (["--agents", "expert", "--envs", "babyai/GoToObj-v0", "--env-arg", "nope=1"], "does not take that option"),
         (["--agents", "expert", "--envs", "babyai/GoToObj-v0", "--backend", "ray", "--ray-address",
           f"127.0.0.1:{free_port()}"], "no Ray cluster at"),
         (["--resume", str(tmp_path / "nowhere")], "not an lma run folder"),

@@ -15,7 +15,9 @@ records the data, settings and figures of the run.
 
 To train on another machine (a GPU box), save the data with ``--save-data FILE.jsonl``, train
 there with ``--from FILE.jsonl --lora --adapter-only`` (the output is the adapter alone, a few MB),
-and merge it here with ``lma finetune --merge ADAPTER_DIR --out DIR``.
+and merge it here with ``lma finetune --merge ADAPTER_DIR --out DIR``. ``--export-gguf DIR --out
+FILE.gguf`` writes a model fine-tuned from a GGUF base back to GGUF for llama.cpp
+(:mod:`lma.gguf_export`).
 """
 
 from __future__ import annotations

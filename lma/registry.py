@@ -42,6 +42,11 @@ class LmaError(Exception):
     """Base of the errors lma reports to users as one clear line (the CLI exits with code 2)."""
 
 
+def describe_error(exc: BaseException) -> str:
+    """One line for an exception recorded on a step or an episode: its type and message."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 class UnknownNameError(LmaError, KeyError):
     """A name that no registry holds; the message lists the closest registered names."""
 

@@ -20,7 +20,7 @@ import gymnasium as gym
 from lma.agents.base import Agent
 from lma.core import Decision, EpisodeResult, StepRecord, Task, ToolCall, Usage
 from lma.recording import EpisodeRecorder, episode_id
-from lma.registry import make
+from lma.registry import describe_error, make
 
 T = TypeVar("T")
 DEFAULT_MAX_STEPS = 64
@@ -57,10 +57,6 @@ class TimedCaller:
         if self._pool is not None:
             self._pool.shutdown(wait=False)
             self._pool = None
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def episode_metrics(env: gym.Env, info: dict[str, Any]) -> dict[str, Any]:
@@ -123,7 +119,7 @@ def run_episode(
                 break
         result.metrics = episode_metrics(env, info)
     except Exception as exc:
-        result.error = _describe(exc)
+        result.error = describe_error(exc)
     finally:
         if recorder is not None:
             recorder.close()
@@ -138,5 +134,5 @@ def run_episode(
     try:
         agent.end(result)
     except Exception as exc:
-        result.error = result.error or f"agent.end failed: {_describe(exc)}"
+        result.error = result.error or f"agent.end failed: {describe_error(exc)}"
     return result

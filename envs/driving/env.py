@@ -33,7 +33,7 @@ from lma.core import Observation, ToolCall
 from lma.envs.base import ActionTool, ToolEnv
 from lma.envs.driving import SCENARIOS
 from lma.envs.driving.scene import describe_scene, read_scene
-from lma.registry import LmaError
+from lma.registry import LmaError, describe_error
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +78,6 @@ def restore_idm_defaults() -> None:
         setattr(IDMVehicle, name, value)
 
 
-def _describe_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
 class HighwayEnvBase(ToolEnv):
     """What every highway-env scenario shares: building, rendering, metrics, failure handling.
 
@@ -99,7 +95,7 @@ class HighwayEnvBase(ToolEnv):
         try:
             self.inner = gym.make(gym_id, render_mode="rgb_array" if render else None, config=config or {})
         except Exception as exc:
-            raise SimulatorError(f"highway-env could not build {gym_id}: {_describe_error(exc)}") from exc
+            raise SimulatorError(f"highway-env could not build {gym_id}: {describe_error(exc)}") from exc
         self.road_env: Any = self.inner.unwrapped
         self.gym_id, self.goal, self.render_frames = gym_id, goal, render
         self._ids: dict[int, int] = {}
@@ -128,7 +124,7 @@ class HighwayEnvBase(ToolEnv):
         try:
             _, info = self.inner.reset(seed=seed)
         except Exception as exc:
-            raise SimulatorError(f"highway-env failed to reset {self.gym_id}: {_describe_error(exc)}") from exc
+            raise SimulatorError(f"highway-env failed to reset {self.gym_id}: {describe_error(exc)}") from exc
         self._ids, self._error = {}, None
         ego = self.road_env.vehicle
         self._last_position, self._last_lane = np.array(ego.position), ego.lane_index
@@ -140,7 +136,7 @@ class HighwayEnvBase(ToolEnv):
         try:
             _, reward, terminated, truncated, info = self.inner.step(self._action(call))
         except Exception as exc:  # the simulator's state is unknown now: end the episode, say why
-            self._error = f"simulator error: {_describe_error(exc)}"
+            self._error = f"simulator error: {describe_error(exc)}"
             info = {"error": self._error, "success": False}
             return self._last_obs, 0.0, False, True, info
         self._track()

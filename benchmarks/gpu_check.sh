@@ -5,15 +5,14 @@
 # Targets: >= 600 tok/s at 1 request, >= 8,000 tok/s aggregate at 32.
 #
 # Made for a GPU machine without network: nothing is downloaded. It needs python3 with torch
-# (CUDA) and transformers there. `lma serve`'s half needs fastapi + uvicorn; wheels for Python 3.12
-# are carried in .whl/serve/ (fetch them once, on a machine with PyPI, with
+# (CUDA) and transformers there. `lma serve`'s half needs fastapi + uvicorn; where they are not
+# installed, wheels in .whl/serve/ are used (fetch them beforehand on a machine with PyPI, with
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux2014_x86_64 -d .whl/serve fastapi starlette uvicorn pydantic pydantic_core \
 #     typing-inspection annotated-types annotated-doc typing_extensions
-# ); without them only the local backend is measured.
+# ); without either only the local backend is measured.
 #
-# With the device tool, from the repository root:
-#   run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=480)
+# Run from the repository root: bash benchmarks/gpu_check.sh
 # It stops itself after 6 minutes (BENCH_TIMEOUT seconds) and prints each figure as it is measured;
 # the full output is also written to $OUT/serve_throughput.txt.
 set -u -o pipefail

@@ -9,9 +9,11 @@ in worker processes (:mod:`lma.evaluate`), which are killed at the episode limit
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
@@ -33,30 +35,44 @@ class StepTimeout(Exception):
 class TimedCaller:
     """Runs calls on one worker thread with a time limit; a hung call abandons its thread.
 
-    A persistent worker costs far less per step than a thread per call. After a timeout the
-    stuck thread is left behind (daemon) and the next call gets a fresh worker.
+    All calls of one caller run on the same thread (Playwright's sync API, for one, is bound to the
+    thread that started it), which also costs far less per step than a thread per call. After a
+    timeout the stuck thread is left behind and the next call gets a fresh worker. Workers are
+    daemon threads, so a call that never returns cannot keep the process alive at exit (the
+    threads of ``concurrent.futures`` executors are joined at exit, and would).
     """
 
     def __init__(self) -> None:
-        self._pool: ThreadPoolExecutor | None = None
+        self._jobs: queue.SimpleQueue | None = None
 
     def __call__(self, fn: Callable[[], T], timeout: float | None) -> T:
         if timeout is None:
             return fn()
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lma-env")
-        future = self._pool.submit(fn)
+        if self._jobs is None:
+            self._jobs = queue.SimpleQueue()
+            threading.Thread(target=_serve, args=(self._jobs,), name="lma-env", daemon=True).start()
+        future: Future[T] = Future()
+        self._jobs.put((fn, future))
         try:
             return future.result(timeout)
         except FutureTimeout:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+            self.close()  # the stuck worker ends by itself if its call ever returns
             raise StepTimeout(f"no answer within {timeout:g}s") from None
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-            self._pool = None
+        if self._jobs is not None:
+            self._jobs.put(None)
+            self._jobs = None
+
+
+def _serve(jobs: queue.SimpleQueue) -> None:
+    """A worker's loop: run each ``(fn, future)`` in turn until ``None`` arrives."""
+    while (job := jobs.get()) is not None:
+        fn, future = job
+        try:
+            future.set_result(fn())
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller, which re-raises
+            future.set_exception(exc)
 
 
 def episode_metrics(env: gym.Env, info: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import faulty_envs
 import pytest
 
@@ -29,6 +33,18 @@ def test_env_that_raises_in_reset_is_recorded():
 def test_hung_step_times_out():
     result = run_episode(ExpertAgent(), Task("test/faulty-hang-v0", 0), step_timeout=0.5)
     assert result.error.startswith("StepTimeout") and not result.success
+
+
+def test_a_process_whose_env_hung_still_exits():
+    # The abandoned env thread must not be joined at exit: the env sleeps for an hour.
+    script = (
+        "import faulty_envs; faulty_envs.register_all()\n"
+        "from lma.agents import ExpertAgent\nfrom lma.core import Task\nfrom lma.runner import run_episode\n"
+        "print(run_episode(ExpertAgent(), Task('test/faulty-hang-v0', 0), step_timeout=0.5).error)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parent,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.startswith("StepTimeout"), proc.stderr
 
 
 def test_invalid_model_output_is_retried_then_recorded(scripted_model, tmp_path):

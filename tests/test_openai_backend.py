@@ -137,3 +137,27 @@ def test_an_unreachable_server_is_a_clear_error():
     model = load_model(f"openai:http://127.0.0.1:{free_port()}/v1#m?retries=0")
     with pytest.raises(ModelError, match="cannot reach"):
         model.complete([{"role": "user", "content": "hi"}])
+
+
+def image_parts(body: dict) -> int:
+    return sum(isinstance(m["content"], list) and sum(p["type"] == "image_url" for p in m["content"])
+               for m in body["messages"])
+
+
+def test_an_endpoint_that_rejects_images_is_used_text_only_from_then_on(server):
+    srv = server([(400, {"error": {"message": "image input is not supported"}}), (200, ANSWER)])
+    model = load_model(f"openai:{srv.url}#m?retries=0")
+    frame = np.zeros((4, 4, 3), dtype=np.uint8)
+    out = model.complete([{"role": "user", "content": "click it"}], images=(frame,))
+    model.complete([{"role": "user", "content": "again"}], images=(frame,))
+    assert out.text.startswith('{"name"') and not model.supports_images
+    assert [image_parts(b) for b in srv.bodies] == [1, 0, 0]
+
+
+@pytest.mark.parametrize("answer", [(401, {"error": {"message": "bad key"}}), (429, {"error": {"message": "slow down"}})])
+def test_auth_and_rate_limit_errors_do_not_turn_images_off(server, answer):
+    srv = server([answer])
+    model = load_model(f"openai:{srv.url}#m?retries=0")
+    with pytest.raises(ModelError, match=f"HTTP {answer[0]}"):
+        model.complete([{"role": "user", "content": "click it"}], images=(np.zeros((4, 4, 3), dtype=np.uint8),))
+    assert model.supports_images and len(srv.bodies) == 1

@@ -7,8 +7,9 @@ sent inline as PNG data URLs; a JSON schema is sent as ``response_format``: the 
 if the server rejects that naming ``response_format`` (llama-cpp-python's server does, with
 HTTP 500), the older
 ``json_object`` + ``schema`` form from then on; ``format=json_object`` starts with the latter.
-Images are sent unless ``images=0``; an endpoint that fails on a request with
-images is taken to be text-only from then on (logged). Transient failures (connection errors, 429, 5xx) are retried with backoff; other HTTP errors
+Images are sent unless ``images=0``; an endpoint that rejects a request with
+images (an HTTP 400, 415, 422 or 5xx answer) is taken to be text-only from then on (logged);
+timeouts, unreachable servers and auth or rate-limit answers never turn images off. Transient failures (connection errors, 429, 5xx) are retried with backoff; other HTTP errors
 surface as :class:`ModelError` with the server's message.
 """
 
@@ -68,7 +69,19 @@ def with_images(messages: list[dict[str, Any]], images) -> list[dict[str, Any]]:
     return out
 
 
-class _Rejected(ModelError):
+class _Answered(ModelError):
+    """The endpoint answered with an HTTP error ``status``."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+    def rejects_content(self) -> bool:
+        """Whether the answer could mean "I cannot read this request" (e.g. images to a text model)."""
+        return self.status in (400, 415, 422) or self.status >= 500
+
+
+class _Rejected(_Answered):
     """An HTTP error that blames ``response_format``: maybe the other form is understood."""
 
 
@@ -88,6 +101,7 @@ class OpenAICompatModel(ChatModel):
         return {"type": "json_schema", "json_schema": {"name": "tool_call", "schema": schema, "strict": True}}
 
     def complete(self, messages, *, images=(), schema=None, max_tokens=256, temperature=0.0) -> Completion:
+        images = images if self.supports_images else ()
         body: dict[str, Any] = {
             "model": self.model,
             "messages": with_images(messages, images),
@@ -99,8 +113,8 @@ class OpenAICompatModel(ChatModel):
         start = time.perf_counter()
         try:
             data = self._post_chat(body, schema)
-        except ModelError as exc:
-            if not len(images):
+        except _Answered as exc:
+            if not len(images) or not exc.rejects_content():
                 raise
             # A text-only model behind the endpoint (llama.cpp with a text GGUF): stop sending images.
             log.warning("%s failed with images (%s); sending text only from now on", self.base_url, exc)
@@ -147,9 +161,9 @@ class OpenAICompatModel(ChatModel):
                         raise ModelError(f"{url} answered with non-JSON: {response.text[:200]}") from None
                 message = f"{url} answered HTTP {response.status_code}: {response.text[:300]}"
                 if "response_format" in body and "response_format" in response.text:
-                    raise _Rejected(message)  # some servers answer 500 to a schema form they lack
+                    raise _Rejected(message, response.status_code)  # some answer 500 to a form they lack
                 if response.status_code != 429 and response.status_code < 500 or last:
-                    raise ModelError(message)
+                    raise _Answered(message, response.status_code)
             time.sleep(0.5 * 2**attempt)
         raise AssertionError("unreachable")
 

@@ -25,7 +25,7 @@ import threading
 import time
 from typing import Any
 
-from lma.registry import LmaError
+from lma.registry import LmaError, describe_error
 
 
 def exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
@@ -60,7 +60,7 @@ def _serve(spec: str, conn: Any, parent_pid: int) -> None:
         sock.bind(("127.0.0.1", 0))
         sock.listen(128)  # connections queue from now on, before uvicorn accepts them
     except Exception as exc:
-        conn.send(("error", str(exc) if isinstance(exc, LmaError) else f"{type(exc).__name__}: {exc}"))
+        conn.send(("error", str(exc) if isinstance(exc, LmaError) else describe_error(exc)))
         return
     conn.send(("ready", (sock.getsockname()[1], bool(model.supports_images))))
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])

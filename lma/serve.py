@@ -32,7 +32,7 @@ import uuid
 from typing import Any
 
 from lma.models.base import DEFAULT_MODEL, ChatModel, Completion, ModelError, Request
-from lma.registry import LmaError
+from lma.registry import LmaError, describe_error
 
 MAX_TOKENS_LIMIT = 32768
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "user"}
@@ -201,7 +201,7 @@ def build_app(model: ChatModel, *, name: str | None = None, max_batch: int | Non
 
     @app.exception_handler(Exception)
     async def unexpected(request: HttpRequest, exc: Exception) -> Any:
-        return _error(500, f"{type(exc).__name__}: {exc}")
+        return _error(500, describe_error(exc))
 
     @app.get("/health")
     async def health() -> dict[str, str]:

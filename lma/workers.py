@@ -37,7 +37,7 @@ from lma.agents.base import Agent
 from lma.core import EpisodeResult, Task
 from lma.model_server import exit_with_parent
 from lma.recording import EpisodeRecorder, RunDir, episode_id, read_jsonl
-from lma.registry import LmaError
+from lma.registry import LmaError, describe_error
 
 
 @dataclass
@@ -88,7 +88,7 @@ def execute(job: Job, folder: Path, cache: dict[str, Agent]) -> EpisodeResult:
         agent = build_agent(job, cache)
     except Exception as exc:
         return EpisodeResult(job.episode_id, job.env, job.label, job.seed,
-                             error=f"agent could not be built: {type(exc).__name__}: {exc}")
+                             error=f"agent could not be built: {describe_error(exc)}")
     task = Task(job.env, job.seed, max_steps=job.max_steps, env_kwargs=dict(job.env_kwargs))
     return run_episode(agent, task, recorder=EpisodeRecorder(folder, job.record_frames),
                        step_timeout=job.step_timeout, episode_timeout=job.episode_timeout)

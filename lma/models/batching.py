@@ -23,6 +23,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from lma.models.base import Completion, ModelError, Request
+from lma.registry import describe_error
 
 OnText = Callable[[str], None]
 RunBatch = Callable[[list[Request], list["TextStream | None"]], list[Completion]]
@@ -123,7 +124,7 @@ class Batcher:
                 for item in batch:  # find the request that fails; answer the rest
                     self._answer([item])
                 return
-            error = exc if isinstance(exc, ModelError) else ModelError(f"{type(exc).__name__}: {exc}")
+            error = exc if isinstance(exc, ModelError) else ModelError(describe_error(exc))
             batch[0].future.set_exception(error)
             return
         now = time.perf_counter()

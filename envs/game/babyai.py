@@ -76,6 +76,8 @@ def describe_view(view: np.ndarray) -> list[str]:
 class BabyAIEnv(ToolEnv):
     """A MiniGrid/BabyAI level by its Gymnasium id, e.g. ``BabyAI-GoToRedBall-v0``."""
 
+    action_tools: dict[str, str] = ACTIONS  # tool name -> description, in MiniGrid's action order
+
     def __init__(self, gym_id: str, max_steps: int | None = None):
         super().__init__()
         import minigrid
@@ -87,8 +89,8 @@ class BabyAIEnv(ToolEnv):
         kwargs = {"max_steps": max_steps} if max_steps else {}
         self.inner = gym.make(gym_id, render_mode="rgb_array", **kwargs)
         self.gym_id = gym_id
-        self.tools = [ActionTool(name, description) for name, description in ACTIONS.items()]
-        self._names = list(ACTIONS)
+        self.tools = [ActionTool(name, description) for name, description in self.action_tools.items()]
+        self._names = list(self.action_tools)
         self._bot: Any = None
         self._last_action: Any = None
 
@@ -116,8 +118,10 @@ class BabyAIEnv(ToolEnv):
             from minigrid.utils.baby_ai_bot import BabyAIBot
 
             self._bot = BabyAIBot(self.inner.unwrapped)
-        action = self._bot.replan(self._last_action)
-        return ToolCall(self._names[int(action)])
+        action = int(self._bot.replan(self._last_action))
+        if action >= len(self._names):
+            raise RuntimeError(f"BabyAIBot chose MiniGrid action {action}, which {self.gym_id} has no tool for")
+        return ToolCall(self._names[action])
 
     def close(self) -> None:
         self.inner.close()
@@ -136,7 +140,8 @@ BABYAI_LEVELS = [
 
 
 def register_levels(register: Any) -> None:
-    """Register ``babyai/<Level>-v0`` for the levels above (lazily; nothing is imported now)."""
+    """Register ``babyai/<Level>-v0`` for the levels above and BALROG's ``babyai/balrog-<task>-v0``
+    (lazily; nothing of MiniGrid is imported now)."""
     for level in BABYAI_LEVELS:
         register(
             f"babyai/{level}-v0",
@@ -144,3 +149,6 @@ def register_levels(register: Any) -> None:
             gym_id=f"BabyAI-{level}-v0",
             description=f"BabyAI {level}, described in words; expert: BabyAIBot",
         )
+    from lma.envs.game.balrog import register_tasks  # here, not above: balrog imports this module
+
+    register_tasks(register)

@@ -14,10 +14,12 @@ What an agent can do (:meth:`BrowserSession.tools`): ``goto(url)``, ``click(elem
 raises: a closed browser, a vanished element id, an unreachable page or one that never finishes
 loading come back as ``ok=False`` with a one-line ``error``.
 
-Safety: every request is checked against the session's origin allowlist (default: loopback) by
-:mod:`lma.tools.browser_safety`; refusals are reported in the result of the action that caused
-them and kept in :attr:`BrowserSession.refusals`. Downloads are off, service workers blocked, new
-tabs closed (an allowed one is opened in the session's tab instead). Lifecycle: see
+Safety: Chromium's only way out is the session's egress proxy (:mod:`lma.tools.browser_proxy`),
+which applies the origin allowlist (default: loopback; :mod:`lma.tools.browser_safety`) to every
+connection, whoever opens it; refusals are reported in the result of the action during which they
+happened (:mod:`lma.tools.browser_news`) and kept in :attr:`BrowserSession.refusals`. Downloads
+are off, service workers blocked, new tabs closed (an allowed one is opened in the session's tab
+instead). What the page wrote is marked as the page's in what the planner reads. Lifecycle: see
 :mod:`lma.tools.browser_process`; use the session as a context manager or call :meth:`close`.
 """
 
@@ -27,7 +29,6 @@ import json
 import shutil
 import threading
 import time
-import urllib.parse
 import uuid
 from collections.abc import Iterable
 from dataclasses import replace
@@ -35,12 +36,16 @@ from typing import Any
 
 from lma.core import Observation, ToolResult
 from lma.tools.base import Tool
-from lma.tools.browser_marks import describe, mark_page, public_elements, screenshot
+from lma.tools.browser_marks import PAGE_TEXT, describe, mark_page, public_elements, screenshot
+from lma.tools.browser_news import News
 from lma.tools.browser_process import (
     BrowserConfig, BrowserError, Worker, find_browser, kill_group, launch, make_profile_dir, track, untrack,
 )
-from lma.tools.browser_safety import Guard, OriginPolicy, Refusal
-from lma.tools.browser_tools import TOOL_NAMES
+from lma.tools.browser_proxy import EgressProxy
+from lma.tools.browser_safety import BadUrl, Ledger, OriginPolicy, Refusal, agent_url
+from lma.tools.browser_tools import MAX_TYPE, TOOL_NAMES
+
+TYPE_SECONDS_PER_KEY = 0.01  # patience per key typed, on top of the action timeout
 
 _SHARED: dict[str, BrowserSession] = {}
 _SHARED_LOCK = threading.Lock()
@@ -65,9 +70,11 @@ class BrowserSession:
     def __init__(self, config: BrowserConfig | None = None, **overrides: Any):
         self.config = replace(config or BrowserConfig(), **overrides)
         self.policy = OriginPolicy(self.config.allow)
-        # The guard gives up on a silent server a little before a navigation times out, so that
-        # the page sees a clean network error rather than a request that fails later.
-        self.guard = Guard(self.policy, timeout_ms=self.config.navigation_timeout * 800)
+        self.ledger = Ledger()
+        self.news = News(self.ledger)
+        # The proxy gives up on a silent server a little before a navigation times out, so that
+        # the page gets an answer that says why rather than a navigation that times out.
+        self.proxy = EgressProxy(self.policy, self.ledger, timeout=self.config.navigation_timeout * 0.8)
         self.pid: int | None = None
         self._worker: Worker | None = None
         self._marker = f"--lma-session={uuid.uuid4().hex}"
@@ -83,7 +90,6 @@ class BrowserSession:
         self._popups: list[Any] = []
         self._navigating: set[Any] = set()
         self._notes: list[str] = []
-        self._reported = 0
         self.closed = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -104,27 +110,37 @@ class BrowserSession:
     def _launch(self) -> None:
         from playwright.sync_api import sync_playwright
 
+        self.proxy.start()
         self._pw = sync_playwright().start()
         self.profile_dir = make_profile_dir()
-        self._context = launch(self._pw, self.config, self.profile_dir, self._marker)
+        self._context = launch(self._pw, self.config, self.profile_dir, self._marker, self.proxy.port)
         self.pid = find_browser(self._marker)
         self._context.on("close", lambda _: setattr(self, "_connected", False))
         self._connected = True
         self._context.set_default_timeout(self.config.action_timeout * 1000)
         self._context.set_default_navigation_timeout(self.config.navigation_timeout * 1000)
-        self.guard.install(self._context)
-        self._context.on("page", lambda page: self._popups.append(page))
+        self._context.on("page", self._on_page)
         self._context.on("request", self._on_request)
         self._context.on("requestfinished", lambda r: self._navigating.discard(r))
-        self._context.on("requestfailed", lambda r: self._navigating.discard(r))
+        self._context.on("requestfailed", self._on_request_failed)
         self._page = self._context.pages[0] if self._context.pages else self._context.new_page()
-        self._popups.clear()
+        self._page.on("websocket", self.news.saw_websocket)
         self._page.on("dialog", self._on_dialog)
-        self._page.on("download", lambda d: self.guard.refuse(d.url, "downloads are off", "download"))
+        self._page.on("download", lambda d: self.ledger.refuse(d.url, "downloads are off", "download"))
+
+    def _on_page(self, page: Any) -> None:
+        if page is not self._page:  # a new tab: closed in _settle
+            page.on("websocket", self.news.saw_websocket)
+            self._popups.append(page)
 
     def _on_request(self, request: Any) -> None:
+        self.news.saw_request(request)
         if request.is_navigation_request():  # in the tab, a frame, or a new tab (handled in _settle)
             self._navigating.add(request)
+
+    def _on_request_failed(self, request: Any) -> None:
+        self.news.saw_failure(request)
+        self._navigating.discard(request)
 
     def _on_dialog(self, dialog: Any) -> None:
         self._notes.append(f"the page showed a {dialog.type} dialog: {dialog.message[:200]!r} (accepted)")
@@ -143,6 +159,7 @@ class BrowserSession:
                 pass
             worker.stop()
         kill_group(self.pid)
+        self.proxy.close()
         if self.profile_dir:
             shutil.rmtree(self.profile_dir, ignore_errors=True)
         untrack(self)
@@ -165,10 +182,10 @@ class BrowserSession:
         return not self.closed and self._connected
 
     # -- running things on the browser thread ----------------------------------------------
-    def _run(self, fn: Any) -> Any:
+    def _run(self, fn: Any, extra: float = 0.0) -> Any:
         self.start()
         assert self._worker is not None
-        limit = self.config.navigation_timeout * 2 + self.config.action_timeout + 10
+        limit = self.config.navigation_timeout * 2 + self.config.action_timeout + 10 + extra
         try:
             return self._worker.call(fn, limit)
         except BrowserError as exc:
@@ -176,8 +193,8 @@ class BrowserSession:
                 self.close()
             raise
 
-    def _action(self, name: str, fn: Any) -> ToolResult:
-        """Run one agent action on the browser thread; never raises."""
+    def _action(self, name: str, fn: Any, extra: float = 0.0) -> ToolResult:
+        """Run one agent action on the browser thread (``extra`` seconds more patience); never raises."""
         if self.closed:
             return ToolResult(ok=False, error=f"{name}: the browser is closed")
 
@@ -192,30 +209,21 @@ class BrowserSession:
             return self._with_news(result if isinstance(result, ToolResult) else ToolResult(output=str(result)))
 
         try:
-            return self._run(body)
+            return self._run(body, extra)
         except Exception as exc:
             return ToolResult(ok=False, error=f"{name}: {_one_line(exc)}")
 
     def _settle(self) -> None:
-        """After an action: let navigations it started arrive, follow checked redirects, handle new
-        tabs, and wait for the page to load."""
+        """After an action: let navigations it started arrive, handle new tabs, and wait for the
+        page to load."""
         page = self._page
         try:  # one turn of the page's task queue: a form submit or a script's navigation starts
             page.evaluate("() => new Promise(r => setTimeout(r, 0))")
         except Exception:
             pass
         deadline = time.monotonic() + self.config.navigation_timeout
-        redirects = 0
-        while (self._navigating or self.guard.redirects) and time.monotonic() < deadline:
-            if self.guard.redirects and redirects < 10:
-                redirects += 1
-                frame, target = self.guard.redirects.pop(0)
-                try:
-                    frame.goto(target, wait_until="load")
-                except Exception as exc:
-                    self._notes.append(f"redirect to {target}: {_one_line(exc)}")
-            else:
-                page.wait_for_timeout(10)
+        while self._navigating and time.monotonic() < deadline:
+            page.wait_for_timeout(10)
         self._navigating.clear()  # what is still pending now is the page's business, not this action's
         while self._popups:
             popup = self._popups.pop(0)
@@ -239,10 +247,9 @@ class BrowserSession:
             self._notes.append(f"the page was still loading after {self.config.navigation_timeout:g}s")
 
     def _with_news(self, result: ToolResult) -> ToolResult:
-        refused = self.guard.refusals[self._reported:]
-        self._reported = len(self.guard.refusals)
-        news = [str(r) for r in refused] + self.guard.failures + self._notes
-        self._notes, self.guard.failures = [], []
+        refused, failed = self.news.take()
+        news = [str(r) for r in refused] + [str(f) for f in failed] + self._notes
+        self._notes = []
         if refused:
             result.data["refused"] = [r.url for r in refused]
         if news:
@@ -255,7 +262,8 @@ class BrowserSession:
 
     @property
     def refusals(self) -> list[Refusal]:
-        return list(self.guard.refusals)
+        """Every refusal so far, in order, named as the agent was told (see :mod:`lma.tools.browser_news`)."""
+        return [self.news.named(r) for r in self.ledger.refusals]
 
     def allow(self, entry: str) -> None:
         """Add a host or an origin to this session's allowlist."""
@@ -277,24 +285,20 @@ class BrowserSession:
     # -- the agent's actions --------------------------------------------------------------
     def goto(self, url: str) -> ToolResult:
         def run() -> ToolResult:
-            here = self._page.url
-            target = urllib.parse.urljoin(here, url.strip()) if here.startswith("http") else url.strip()
-            reason = self.policy.check(target)
-            if reason:
-                self.guard.refuse(target, f"{reason} (allowed: {self.policy.describe()})", "goto")
-                return ToolResult(ok=False, error="goto refused")
             try:
-                response = self._page.goto(target, wait_until="load")
-            except Exception:
-                if len(self.guard.refusals) > self._reported or self.guard.failures:
-                    return ToolResult(ok=False, error=f"goto: {target[:200]} was not loaded")
-                if not self.guard.redirects:
-                    raise
-                self._settle()  # an allowed redirect: follow it, checking every hop
-                if len(self.guard.refusals) > self._reported or self.guard.failures:
-                    return ToolResult(ok=False, error=f"goto: {target[:200]} was not loaded")
-                return ToolResult(output=f"went to {self._page.url}")
+                target = agent_url(self._page.url, url)
+            except BadUrl as exc:
+                return ToolResult(ok=False, error=f"goto: {exc}")
+            reason = self.policy.check(target)  # refused here, the tab stays on its page
+            if reason:
+                self.ledger.refuse(target, f"{reason} (allowed: {self.policy.describe()})", "goto")
+                return ToolResult(ok=False, error="goto refused")
+            refusals, failures = len(self.ledger.refusals), len(self.ledger.failures)
+            response = self._page.goto(target, wait_until="load")
             if response is not None and response.status >= 400:
+                said = self.ledger.refusals[refusals:] + self.ledger.failures[failures:]
+                if any(self.news.named(entry).url == response.url for entry in said):  # the proxy's page
+                    return ToolResult(ok=False, error=f"goto: {target[:200]} was not loaded")
                 return ToolResult(ok=False, error=f"goto: {target[:200]} answered HTTP {response.status}")
             return ToolResult(output=f"went to {self._page.url}")
 
@@ -319,13 +323,19 @@ class BrowserSession:
         return self._action("click", run)
 
     def type(self, element: int, text: str) -> ToolResult:
+        """Type ``text`` key by key, all of it: refused up front if longer than :data:`MAX_TYPE`."""
+        if len(text) > MAX_TYPE:
+            return ToolResult(ok=False, error=f"type: {len(text)} characters is more than one action types "
+                                              f"({MAX_TYPE}); type it in parts")
+        patience = len(text) * TYPE_SECONDS_PER_KEY
+
         def run() -> str:
             target = self._locate(element)
             target.fill("")
-            target.press_sequentially(text)
-            return f"typed {text!r} into element {element}"
+            target.press_sequentially(text, timeout=(self.config.action_timeout + patience) * 1000)
+            return f"typed {text[:200]!r}{'...' if len(text) > 200 else ''} into element {element}"
 
-        return self._action("type", run)
+        return self._action("type", run, extra=patience)
 
     def select(self, element: int, option: str) -> ToolResult:
         def run() -> str:
@@ -360,7 +370,7 @@ class BrowserSession:
 
     def back(self) -> ToolResult:
         def run() -> ToolResult:
-            if self._page.go_back(wait_until="load") is None and not self.guard.redirects:
+            if self._page.go_back(wait_until="load") is None:
                 return ToolResult(ok=False, error="back: there is no previous page")
             return ToolResult(output=f"went back to {self._page.url}")
 
@@ -370,7 +380,8 @@ class BrowserSession:
         def run() -> str:
             text = self._page.evaluate("() => document.body ? document.body.innerText : ''")
             limit = self.config.max_text
-            return text if len(text) <= limit else text[:limit] + f"\n... ({len(text) - limit} more characters)"
+            cut = text if len(text) <= limit else text[:limit] + f"\n... ({len(text) - limit} more characters)"
+            return f"{PAGE_TEXT}\n{cut}"
 
         return self._action("read", run)
 

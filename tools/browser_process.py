@@ -1,6 +1,13 @@
 """The Chromium a browser session drives: how it starts, one thread that owns it, and a kill that
 leaves nothing.
 
+How it starts (:func:`chromium_args`, :func:`make_profile_dir`): with lma's egress proxy
+(:mod:`lma.tools.browser_proxy`) as its only way out and every other path closed: loopback goes
+through the proxy too, Chromium resolves no host name itself, QUIC is off, WebRTC may not send UDP
+outside the proxy, and the browser's own services (component and model updates, autofill and
+password crowdsourcing, safe browsing, sync, domain reliability, metrics, prediction) are off, so an
+idle session makes no connection at all.
+
 Two facts shape this module. Playwright's sync API binds its objects to the thread that created
 them, while lma's runner calls env methods from short-lived threads (to enforce step timeouts):
 so every Playwright call of a session runs on one :class:`Worker` thread and callers wait for it.
@@ -27,15 +34,50 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lma.registry import LmaError
+from lma.errors import LmaError
 from lma.tools.browser_safety import LOOPBACK
 
 T = TypeVar("T")
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = (
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-smooth-scrolling", "--dns-prefetch-disable",
-)
+# Profile preferences: no preconnect, prefetch or prerender (they open connections before any
+# request exists); WebRTC over the proxy only; no autofill or password-manager server queries.
+PREFERENCES = {
+    "net": {"network_prediction_options": 2},
+    "webrtc": {"ip_handling_policy": "disable_non_proxied_udp", "multiple_routes_enabled": False,
+               "nonproxied_udp_enabled": False},
+    "autofill": {"profile_enabled": False, "credit_card_enabled": False},
+    "credentials_enable_service": False,
+    "profile": {"password_manager_enabled": False},
+    "safebrowsing": {"enabled": False},
+    "search": {"suggest_enabled": False},
+    "alternate_error_pages": {"enabled": False},
+    "browser": {"enable_spellchecking": False},
+    "translate": {"enabled": False},
+}
+
+
+def chromium_args(proxy_port: int, models_dir: str) -> list[str]:
+    """Chromium's switches: the proxy on ``proxy_port`` as its only way out, its own traffic off.
+
+    ``models_dir`` is a folder with no on-device model manifest: pointing Chromium at it is the one
+    switch found that stops its start-up request for one (the component updater's on-demand
+    install ignores ``--disable-component-update``). Chromium honours only the last
+    ``--disable-features``, and Playwright passes one, so nothing here relies on a feature flag.
+    """
+    return [
+        "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-smooth-scrolling",
+        f"--proxy-server=http://127.0.0.1:{proxy_port}",
+        "--proxy-bypass-list=<-loopback>",  # without it Chromium goes to loopback directly
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",  # no DNS lookups of its own
+        "--disable-quic",
+        "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+        "--dns-prefetch-disable",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-domain-reliability", "--disable-client-side-phishing-detection",
+        "--safebrowsing-disable-auto-update", "--disable-breakpad", "--metrics-recording-only",
+        "--no-pings", "--disable-default-apps", "--disable-extensions",
+        f"--optimization-guide-manifest-override={models_dir}",
+    ]
 
 
 @dataclass(frozen=True)
@@ -51,6 +93,7 @@ class BrowserConfig:
     max_elements: int = 200
     max_text: int = 4000
     screenshot: bool = True
+    permissions: tuple[str, ...] = ()  # granted to every page, e.g. "clipboard-read"
 
 
 _LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -152,9 +195,7 @@ def kill_group(pid: int | None) -> None:
 
 
 def make_profile_dir() -> str:
-    """A fresh Chromium profile folder, named after this process, whose one preference turns off
-    network prediction: otherwise Chromium opens TCP connections to a link's origin (preconnect)
-    before any request exists to be routed and refused.
+    """A fresh Chromium profile folder, named after this process, with :data:`PREFERENCES`.
 
     Folders left by processes that no longer exist (killed with SIGKILL, so no ``atexit``) are
     removed first.
@@ -166,16 +207,18 @@ def make_profile_dir() -> str:
             shutil.rmtree(old, ignore_errors=True)
     folder = Path(tempfile.mkdtemp(prefix=f"lma-browser-{os.getpid()}-"))
     (folder / "Default").mkdir()
-    (folder / "Default" / "Preferences").write_text(json.dumps({"net": {"network_prediction_options": 2}}))
+    (folder / "Default" / "Preferences").write_text(json.dumps(PREFERENCES))
     return str(folder)
 
 
-def launch(playwright: Any, config: BrowserConfig, profile_dir: str, marker: str) -> Any:
-    """Start Chromium with a persistent context on ``profile_dir``; ``marker`` tags its command line."""
+def launch(playwright: Any, config: BrowserConfig, profile_dir: str, marker: str, proxy_port: int) -> Any:
+    """Start Chromium with a persistent context on ``profile_dir``, its traffic through the proxy
+    on ``proxy_port``; ``marker`` tags its command line."""
     width, height = config.viewport
+    args = [*chromium_args(proxy_port, str(Path(profile_dir) / "no-models")), marker]
     return playwright.chromium.launch_persistent_context(
         profile_dir, executable_path=config.executable_path, headless=config.headless,
-        args=[*CHROMIUM_ARGS, marker], handle_sigint=True,
+        args=args, handle_sigint=True, permissions=list(config.permissions),
         viewport={"width": width, "height": height}, accept_downloads=False,
         service_workers="block", device_scale_factor=1,
     )

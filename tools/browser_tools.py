@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from lma.tools.browser import BrowserSession
 
 TOOL_NAMES = ("goto", "click", "type", "select", "press", "scroll", "back", "read", "answer")
+MAX_TYPE = 2000  # characters one type() may type (maxLength in its schema; longer is refused up front)
+MAX_URL = 8000  # characters of a goto() URL
 
 
 def browser_tools(session: BrowserSession, names: Iterable[str] = TOOL_NAMES) -> list[Tool]:
@@ -67,6 +69,9 @@ def browser_tools(session: BrowserSession, names: Iterable[str] = TOOL_NAMES) ->
         """Give your final answer and finish the task."""
         return ToolResult(output=text, data={"answer": text})
 
+    goto.parameters["properties"]["url"]["maxLength"] = MAX_URL
+    type_.parameters["properties"]["text"]["maxLength"] = MAX_TYPE
+    type_.description += f" At most {MAX_TYPE} characters."
     made = {t.name: t for t in (goto, click, type_, select, press, scroll, back, read, answer)}
     unknown = [n for n in names if n not in made]
     if unknown:

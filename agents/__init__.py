@@ -23,7 +23,8 @@ from typing import Any
 from lma.agents.base import Agent
 from lma.agents.baselines import ExpertAgent, RandomAgent
 from lma.agents.llm import LLMAgent
-from lma.registry import LmaError, agents
+from lma.errors import LmaError
+from lma.registry import agents
 
 
 def default_model() -> str | None:
@@ -74,20 +75,14 @@ for _name, (_type, _wiring, _mode, _memory) in PRESETS.items():
     agents.register(_name, _preset(_name, _type, _wiring, _mode, _memory), description=f"{_type}: {_wiring}")
 agents.register("random", RandomAgent, description="baseline: uniform over the valid tools")
 agents.register("expert", ExpertAgent, description="oracle: the env's scripted expert policy")
-agents.register("expert-driver", "lma.agents.driving_expert:ExpertDriver",
+agents.register("expert-driver", "lma.agents.baselines:ExpertDriver",
                 description="oracle: rule-based IDM/MOBIL-style driver for the driving/* meta-action scenarios")
 
 
 
 def make_agent(name: str, **options: Any) -> Agent:
     """Build a registered agent; options left as None are not passed on."""
-    given = {k: v for k, v in options.items() if v is not None}
-    try:
-        return agents.make(name, **given)
-    except TypeError as exc:
-        if given and "unexpected keyword argument" in str(exc):
-            raise LmaError(f"agent {name!r} does not take {', '.join(sorted(given))}: {exc}") from None
-        raise
+    return agents.make(name, **{k: v for k, v in options.items() if v is not None})
 
 
 __all__ = ["Agent", "ExpertAgent", "LLMAgent", "RandomAgent", "default_model", "make_agent"]

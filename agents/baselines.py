@@ -1,11 +1,15 @@
-"""Agents without a model: the floor (``random``) and the ceiling (``expert``) of a comparison."""
+"""Agents without a model: the floor (``random``) and the ceilings (``expert``, ``expert-driver``) of a comparison."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import gymnasium as gym
 
 from lma.agents.base import Agent
-from lma.core import Decision, Observation, Task
+from lma.core import Decision, Observation, Task, ToolCall
+from lma.envs.driving.expert import DriverParams, decide
+from lma.errors import LmaError
 
 
 class RandomAgent(Agent):
@@ -35,3 +39,26 @@ class ExpertAgent(Agent):
 
     def act(self, obs: Observation) -> Decision:
         return Decision(self.env.unwrapped.expert_action(), trace={"policy": "scripted expert"})
+
+
+class ExpertDriver(Agent):
+    """Agent ``expert-driver``: :func:`lma.envs.driving.expert.decide` on each observation's scene (scripted, no model)."""
+
+    name = "expert-driver"
+    survey_type = "oracle"
+    wiring = "rule-based IDM/MOBIL-style driver over the scene kinematics; no model"
+
+    def __init__(self, **params: float):
+        self.params = DriverParams(**params)
+
+    def act(self, obs: Observation) -> Decision:
+        scene = obs.get("data", {}).get("scene")
+        if scene is None:
+            raise LmaError("expert-driver drives the meta-action driving scenarios (observations with "
+                           "data['scene']); parking and other envs are not among them")
+        available = [t.name for t in self.env.unwrapped.tools]
+        name, reason = decide(scene, available, self.params)
+        return Decision(ToolCall(name), trace={"policy": "rule-based expert driver", "rule": reason})
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, **self.params.__dict__}

@@ -31,8 +31,8 @@ from lma.agents.experience import SkillReplay, episode_memories, format_memory
 from lma.core import Decision, EpisodeResult, Observation, StepRecord, Task, ToolResult, Usage
 from lma.memory import Memory, MemoryItem, make_memory
 from lma.models.base import ChatModel, load_model
-from lma.perception import make_perceiver
-from lma.planning import PlanInput, Planner
+from lma.perception.base import make_perceiver
+from lma.planning.planner import PlanInput, Planner
 from lma.tools.base import Tool, tool
 
 MEMORY_MODES = ("none", "tool", "native")

@@ -2,7 +2,7 @@
 
     python benchmarks/driving_expert.py [--seeds 50] [--first-seed 0] [--scenarios highway-fast-v0,merge-v1,...]
 
-Every episode runs through ``lma.runner.run_episode`` exactly as ``lma run`` does (the runner's
+Every episode runs through ``lma.run.runner.run_episode`` exactly as ``lma run`` does (the runner's
 default limit of 64 steps; each scenario ends earlier on its own), with frames off (``render=False``:
 the policies read only the scene). The baseline ``idle`` keeps its lane and cruise set-point
 whatever happens. Prints a Markdown table: episodes, crashes, crash rate, mean speed (distance over
@@ -18,10 +18,10 @@ import statistics
 import time
 
 from lma.agents.base import Agent
-from lma.agents.driving_expert import ExpertDriver
+from lma.agents.baselines import ExpertDriver
 from lma.core import Task, ToolCall
 from lma.envs.driving import SCENARIOS
-from lma.runner import run_episode
+from lma.run.runner import run_episode
 
 
 class Idle(Agent):

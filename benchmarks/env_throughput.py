@@ -36,10 +36,10 @@ import numpy as np
 import lma
 from lma.agents import ExpertAgent
 from lma.agents.base import Agent
-from lma.agents.driving_expert import ExpertDriver
+from lma.agents.baselines import ExpertDriver
 from lma.core import Decision, Task, ToolCall
 from lma.envs.driving import SCENARIOS
-from lma.runner import run_episode
+from lma.run.runner import run_episode
 
 MAX_STEPS = 64
 

@@ -40,9 +40,9 @@ class Quiet:
 def measure(root: Path, env: str, episodes: int, workers: int, backend: str,
             frames: bool) -> tuple[float, float, float]:
     """(end-to-end episodes/min, steady-state episodes/min, workers' busy share) for one configuration."""
-    from lma.evaluate import make_jobs, resolve, schedule
-    from lma.recording import RunDir, new_run_id
-    from lma.workers import LocalPool, RayPool
+    from lma.run.evaluate import make_jobs, resolve, schedule
+    from lma.run.recording import RunDir, new_run_id
+    from lma.run.workers import LocalPool, RayPool
 
     config = resolve({"agents": ["expert"], "envs": [env], "episodes": episodes + workers, "seed": 1000,
                       "record_frames": frames, "workers": workers})
@@ -68,8 +68,8 @@ def measure(root: Path, env: str, episodes: int, workers: int, backend: str,
 def in_process(root: Path, env: str, episodes: int, frames: bool) -> float:
     from lma.agents import make_agent
     from lma.core import Task
-    from lma.recording import RunDir
-    from lma.runner import run_episode
+    from lma.run.recording import RunDir
+    from lma.run.runner import run_episode
 
     run, agent = RunDir.create(root, "inproc", {}), make_agent("expert")
     start = time.perf_counter()

@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from lma.sft_data import load_examples
-from lma.sft_train import TrainSettings, load_base, train
+from lma.train.data import load_examples
+from lma.train.trainer import TrainSettings, load_base, train
 
 
 def measure(base: str, data: str, mode: str, steps: int, batch_size: int) -> dict:

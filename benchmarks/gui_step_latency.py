@@ -5,7 +5,7 @@ Runs the scripted oracle of each task over a few seeds on one private display, t
 * without OCR, timing ``step (no OCR)``: the GUI tool call (pyautogui over XTest), waiting until
   the app has handled it and reported its widget tree (xedit cannot be asked: a fixed 0.3 s
   settle), and the screenshot; then, on the side, ``screenshot`` (one mss grab over XCB) and
-  ``ocr`` (:func:`lma.ocr.read_text` on that screenshot; the engine is loaded beforehand);
+  ``ocr`` (:func:`lma.perception.ocr.read_text` on that screenshot; the engine is loaded beforehand);
 * with OCR (the default env), timing ``step``: what an agent waits for per action. Its OCR is
   skipped when the screen did not change since the last step.
 
@@ -24,8 +24,8 @@ import time
 import numpy as np
 
 import lma
-from lma.display import VirtualDisplay
-from lma.ocr import read_text
+from lma.tools.display import VirtualDisplay
+from lma.perception.ocr import read_text
 
 
 def percentiles(values: list[float]) -> str:

@@ -27,8 +27,8 @@ import minigrid
 from lma.agents import LLMAgent
 from lma.core import Task
 from lma.envs.game.babyai import ACTIONS
-from lma.recording import RunDir
-from lma.runner import run_episode
+from lma.run.recording import RunDir
+from lma.run.runner import run_episode
 
 NAMES = list(ACTIONS)
 CYCLE = ["forward", "forward", "turn_left", "forward", "turn_right", "forward", "pickup", "toggle"]

@@ -125,7 +125,7 @@ def start_server(chat: Any) -> tuple[str, Any]:
 
     import uvicorn
 
-    from lma.serve import build_app
+    from lma.serve.app import build_app
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -43,7 +43,7 @@ def main() -> None:
     import lma
     from lma.agents import ExpertAgent
     from lma.core import Task
-    from lma.runner import run_episode
+    from lma.run.runner import run_episode
     from lma.tools.browser import BrowserSession
 
     load_before = os.getloadavg()

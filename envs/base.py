@@ -1,10 +1,14 @@
 """The lma env contract: a ``gymnasium.Env`` whose actions are tool calls.
 
 What a user must know: ``reset(seed=...)`` and ``step(ToolCall)`` behave as in Gymnasium; the
-observation is an :class:`lma.core.Observation` dict (``text``, ``image``, ``data``); and
-``env.unwrapped.tools`` lists the tools valid *now* (it may change between steps, as on a web page).
+observation is an :class:`lma.core.Observation` dict (``text``, ``image``, ``data``) inside
+``observation_space`` (:mod:`lma.envs.spaces`); ``env.unwrapped.tools`` lists the tools valid
+*now* (it may change between steps, as on a web page); and ``render()`` returns the last frame
+(render mode ``rgb_array``). ``gymnasium.utils.env_checker.check_env`` passes on every lma env.
 
-What a subclass must set: ``tools`` (after ``reset``), and implement ``_reset(seed)`` returning
+What a subclass must set: ``tools`` (after ``reset``), ``observation_space`` with its real frame
+(``observation_space(Frame((height, width), optional=False))``; the default, frames of any size
+or none, is true of every env but says little), and implement ``_reset(seed)`` returning
 ``(obs, info)`` and ``_act(call)`` returning ``(obs, reward, terminated, truncated, info)``; the
 base class validates every call first, so ``_act`` only ever sees a known tool with valid
 arguments. An invalid call does not change the env: it returns the current observation, zero
@@ -18,65 +22,104 @@ How to reproduce: the same seed gives the same episode; randomness comes only fr
 
 from __future__ import annotations
 
+from copy import deepcopy
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from lma.core import Observation, ToolCall
+from lma.envs.spaces import Frame, observation_space
 from lma.tools.base import Tool, validate_call
 
 
 class ToolCallSpace(gym.Space):
     """The action space of an lma env: calls to the tools the env offers now.
 
-    ``sample()`` picks a tool uniformly and fills its arguments from the schema (enums, ranges,
-    short strings), which is what agent ``random`` uses.
+    ``sample()`` picks a tool uniformly and fills its required arguments from the schema (enums,
+    constants, ranges, lengths), which is what agent ``random`` uses; every sample is a call
+    ``contains`` accepts. Seed it with ``seed()`` (``reset(seed=...)`` does) for the same calls.
     """
 
     def __init__(self, env: ToolEnv):
         super().__init__(shape=None, dtype=None)
         self.env = env
 
+    @property
+    def is_np_flattenable(self) -> bool:
+        return False
+
     def contains(self, x: Any) -> bool:
         return isinstance(x, ToolCall) and validate_call(x, self.env.tools) is None
 
     def sample(self, mask: Any = None, probability: Any = None) -> ToolCall:
         tools = self.env.tools
+        if not tools:
+            raise RuntimeError(f"{type(self.env).__name__} offers no tools now; call reset() first")
         t = tools[int(self.np_random.integers(len(tools)))]
-        props = t.parameters.get("properties", {})
-        required = t.parameters.get("required", list(props))
-        return ToolCall(t.name, {k: _sample_value(props[k], self.np_random) for k in required})
+        return ToolCall(t.name, _sample_value({"type": "object", **t.parameters}, self.np_random))
 
     def __repr__(self) -> str:
         return f"ToolCallSpace({[t.name for t in self.env.tools]})"
 
 
 def _sample_value(schema: dict[str, Any], rng: np.random.Generator) -> Any:
-    if "enum" in schema:
-        return schema["enum"][int(rng.integers(len(schema["enum"])))]
+    """A value that fits ``schema`` (the subset of JSON schema that tool parameters use)."""
+    if "const" in schema:
+        return schema["const"]
+    for key in ("enum", "anyOf", "oneOf"):
+        if key in schema:
+            option = schema[key][int(rng.integers(len(schema[key])))]
+            return option if key == "enum" else _sample_value(option, rng)
     kind = schema.get("type", "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
     if kind == "integer":
-        return int(rng.integers(schema.get("minimum", 0), schema.get("maximum", 10) + 1))
+        low, high = _bounds(schema, 1, 10)
+        return int(rng.integers(low, high + 1))
     if kind == "number":
-        return float(rng.uniform(schema.get("minimum", 0.0), schema.get("maximum", 1.0)))
+        return float(rng.uniform(*_bounds(schema, 1e-9, 1.0)))
     if kind == "boolean":
         return bool(rng.integers(2))
+    if kind == "null":
+        return None
     if kind == "array":
-        return [_sample_value(schema.get("items", {}), rng)]
-    return "".join(rng.choice(list("abcdefghij"), size=3))
+        return [_sample_value(schema.get("items", {}), rng) for _ in range(schema.get("minItems", 1))]
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {k: _sample_value(props.get(k, {}), rng) for k in schema.get("required", list(props))}
+    length = max(3, schema.get("minLength", 0))
+    length = min(length, schema.get("maxLength", length))
+    return "".join(rng.choice(list("abcdefghij"), size=length))
+
+
+def _bounds(schema: dict[str, Any], step: float, width: float) -> tuple[Any, Any]:
+    """The inclusive range of a numeric schema; ``0 .. width`` (or ``width`` wide) where it says nothing."""
+    low = schema.get("minimum", schema["exclusiveMinimum"] + step if "exclusiveMinimum" in schema else None)
+    high = schema.get("maximum", schema["exclusiveMaximum"] - step if "exclusiveMaximum" in schema else None)
+    if low is None:
+        low = 0 if high is None or high >= 0 else high - width
+    return low, (low + width if high is None else high)
 
 
 class ToolEnv(gym.Env):
     """Base class of lma envs; see the module docstring for the contract."""
 
-    metadata = {"render_modes": ["rgb_array"]}
+    # One frame per step: render_fps is only the speed at which a video of an episode plays.
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
     tools: list[Tool]
 
     def __init__(self) -> None:
         self.tools = []
         self.action_space = ToolCallSpace(self)
+        self.observation_space = observation_space()
         self._last_obs: Observation = {"text": "", "image": None, "data": {}}
+
+    @property
+    def render_mode(self) -> str | None:  # type: ignore[override]
+        """``"rgb_array"`` (``render()`` is the last frame), or None for an env that shows no frames."""
+        frame = self.observation_space["image"]
+        return None if isinstance(frame, Frame) and frame.never else "rgb_array"
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
@@ -90,9 +133,11 @@ class ToolEnv(gym.Env):
             problem = f"action must be a ToolCall, got {type(action).__name__}"
         else:
             problem = validate_call(action, self.tools)
-        if problem:
-            return self._last_obs, 0.0, False, False, {"error": problem}
+        if problem:  # a copy: the caller may keep and change what it was given before
+            return deepcopy(self._last_obs), 0.0, False, False, {"error": problem}
         obs, reward, terminated, truncated, info = self._act(action)
+        if obs is self._last_obs:  # a subclass returned the unchanged observation (a failed step)
+            obs = deepcopy(obs)
         self._last_obs = obs
         return obs, float(reward), bool(terminated), bool(truncated), info
 

@@ -4,8 +4,10 @@
 env. Action names come from the env when it has them (``get_action_meanings()`` in ALE, the
 ``actions`` enum of MiniGrid), else ``action_0 .. action_{n-1}``. A ``Box`` action space becomes a
 single ``act(values)`` tool. The observation text says what the env returned in a few words; an
-image observation (or ``render()`` in ``rgb_array`` mode) becomes the frame, so a VLM can play from
-pixels alone.
+RGB image observation (or else ``render()`` in ``rgb_array`` mode) becomes the frame, so a VLM can
+play from pixels alone. ``observation_space`` gives the frame's real size: the image observation's
+shape, or that of a frame rendered once when the wrapper is built (the inner env is reset for it;
+``reset`` starts the first episode afresh); an env with neither has no frames.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import numpy as np
 
 from lma.core import Observation, ToolCall
 from lma.envs.base import ActionTool, ToolEnv
-from lma.registry import UnknownNameError
+from lma.envs.spaces import Frame, observation_space
+from lma.errors import UnknownNameError
 
 
 def action_names(env: gym.Env) -> list[str]:
@@ -32,6 +35,24 @@ def action_names(env: gym.Env) -> list[str]:
     if len(names) != n or len(set(names)) != n:
         names = [f"action_{i}" for i in range(n)]
     return names
+
+
+def _is_frame_space(space: gym.Space) -> bool:
+    """Whether observations in ``space`` are H x W x 3 uint8 images."""
+    return isinstance(space, gym.spaces.Box) and space.dtype == np.uint8 and space.shape[2:] == (3,)
+
+
+def _frame_space(inner: gym.Env) -> Frame:
+    """The frames the wrapper will show: the observations themselves, rendered ones, or none."""
+    if _is_frame_space(inner.observation_space):
+        return Frame(inner.observation_space.shape[:2], optional=False)
+    if inner.render_mode != "rgb_array":
+        return Frame(never=True)
+    inner.reset()
+    frame = inner.render()
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        return Frame(never=True)  # renders something else; the wrapper then shows no frame
+    return Frame(frame.shape[:2], optional=False)
 
 
 def _describe(value: Any) -> str:
@@ -73,10 +94,15 @@ class GymnasiumToolEnv(ToolEnv):
             self.tools = [ActionTool("act", f"continuous action, bounds {low} .. {high}", params)]
         else:
             raise TypeError(f"cannot wrap action space {space}: only Discrete and 1-D Box")
+        self.observation_space = observation_space(_frame_space(inner))
 
     def _observe(self, raw: Any, info: dict[str, Any]) -> Observation:
-        image = raw if isinstance(raw, np.ndarray) and raw.ndim == 3 else None
-        if image is None and self.inner.render_mode == "rgb_array":
+        frame = self.observation_space["image"]
+        if frame.never:
+            image = None
+        elif _is_frame_space(self.inner.observation_space):
+            image = raw
+        else:
             image = self.inner.render()
         mission = raw.get("mission") if isinstance(raw, dict) else None
         text = f"Mission: {mission}\n" if mission else ""
@@ -112,7 +138,7 @@ def make_gymnasium(id: str, *, known: list[str] = (), **kwargs: Any) -> Gymnasiu
                 except ImportError:
                     pass
     if id not in gym.registry:
-        raise UnknownNameError("env", id, list(known) + list(gym.registry))
+        raise UnknownNameError("env", id, list(known) + list(gym.registry), "envs")
     kwargs.setdefault("render_mode", "rgb_array")
     try:
         inner = gym.make(id, **kwargs)

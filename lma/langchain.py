@@ -28,8 +28,8 @@ from pydantic import ConfigDict
 
 from lma.models.base import ChatModel, Message, load_model, parse_json
 from lma.models.openai_compat import image_from_data_url
-from lma.planning import SYSTEM_PROMPT, coerce_call
-from lma.registry import LmaError
+from lma.planning.planner import SYSTEM_PROMPT, coerce_call
+from lma.errors import LmaError
 from lma.tools.base import Tool, tool_call_schema, validate_call
 
 FINAL = "final_answer"

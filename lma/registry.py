@@ -1,63 +1,118 @@
-"""Registries for the five nouns (agent, env, tool, memory, model), with entry-point discovery.
+"""Registries for the five nouns (agent, env, tool, memory, model) and perceivers, with entry points.
 
-Each noun has one :class:`Registry`. A name maps to an *entry point*: a callable, or a string
-``"package.module:attr"`` imported only when the name is made, so ``lma list`` stays fast and
-optional extras are never imported until used. Outside packages add names through the entry-point
-groups ``lma.agents``, ``lma.envs``, ``lma.tools``, ``lma.memory`` and ``lma.models``: an entry
-point there names a module (or a callable) that calls :func:`register` when loaded. Asking for an
-unknown name raises :class:`UnknownNameError`, which says which registered names are closest.
+Each kind has one :class:`Registry`. A name maps to an *entry point*: a callable, or a string
+``"package.module:attr"`` (:func:`load_object`) imported only when the name is built, so ``lma
+list`` stays fast and optional extras are never imported until used. Outside packages add names
+through the entry-point groups ``lma.agents``, ``lma.envs``, ``lma.tools``, ``lma.memory``,
+``lma.models`` and ``lma.perceivers``: an entry point there names a module (or a callable) that
+calls :func:`register` when loaded; one that fails to load is logged, named, and skipped.
+
+Everything a user names is one spec grammar (:func:`parse_spec`)::
+
+    NAME[:TARGET][?KEY=VALUE&...]        llamacpp:smollm2-135m   chroma:babyai?lock_timeout=5
+                                         ocr   caption:transformers:/models/vlm
+    NAME+SCHEME://REST                   shorthand for NAME:SCHEME://REST (chroma+http://HOST:PORT)
+
+:meth:`Registry.build` turns a spec (or passes an instance through) into the thing, with the
+target as ``target=`` and the options as keywords; options a factory does not take are a clear
+:class:`LmaError`. Asking for an unknown name raises :class:`UnknownNameError`, which says which
+registered names are closest.
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib
+import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
+from urllib.parse import parse_qsl
+
+from lma.errors import LmaError, UnknownNameError, describe_error
 
 log = logging.getLogger(__name__)
 
-KINDS = ("agent", "env", "tool", "memory", "model")
-ENTRY_POINT_GROUPS = {
-    "agent": "lma.agents",
-    "env": "lma.envs",
-    "tool": "lma.tools",
-    "memory": "lma.memory",
-    "model": "lma.models",
-}
+KINDS = ("agent", "env", "tool", "memory", "model", "perceiver")
+PLURALS = {"agent": "agents", "env": "envs", "tool": "tools", "memory": "memories", "model": "models",
+           "perceiver": "perceivers"}
+ENTRY_POINT_GROUPS = {kind: "lma." + ("memory" if kind == "memory" else PLURALS[kind]) for kind in KINDS}
 # The built-in modules whose import registers lma's own names.
-BUILTIN_MODULES = {
-    "agent": ["lma.agents"],
-    "env": ["lma.envs"],
-    "tool": ["lma.tools"],
-    "memory": ["lma.memory"],
-    "model": ["lma.models"],
-}
+BUILTIN_MODULES = {kind: ["lma.perception" if kind == "perceiver" else ENTRY_POINT_GROUPS[kind]] for kind in KINDS}
 
 
-class LmaError(Exception):
-    """Base of the errors lma reports to users as one clear line (the CLI exits with code 2)."""
+@dataclass(frozen=True)
+class ParsedSpec:
+    """A spec string taken apart: ``NAME[:TARGET][?KEY=VALUE&...]``."""
+
+    name: str
+    target: str | None
+    options: dict[str, str]
 
 
-def describe_error(exc: BaseException) -> str:
-    """One line for an exception recorded on a step or an episode: its type and message."""
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+def parse_spec(spec: str, kind: str = "spec", *, raw_target: bool = False) -> ParsedSpec:
+    """Take a spec apart (grammar in the module docstring); ``raw_target`` keeps a ``?`` in the
+    target, for targets that are specs themselves (``caption:transformers:DIR?device=cuda``)."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise LmaError(f"malformed {kind} spec {spec!r}: expected NAME[:TARGET][?KEY=VALUE&...]")
+    head, query = spec.strip(), ""
+    name, sep, rest = head.partition(":")
+    if not raw_target:
+        if "?" in name:
+            name, _, query = name.partition("?")
+        else:
+            rest, _, query = rest.partition("?")
+    if "+" in name:  # NAME+SCHEME://REST
+        name, scheme = name.split("+", 1)
+        rest, sep = f"{scheme}:{rest}", ":"
+    if not name or (sep and not rest):
+        raise LmaError(f"malformed {kind} spec {spec!r}: expected NAME[:TARGET][?KEY=VALUE&...]")
+    try:
+        options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+    except ValueError:
+        raise LmaError(f"malformed options in {kind} spec {spec!r}: expected ?KEY=VALUE&KEY=VALUE") from None
+    return ParsedSpec(name, rest if sep else None, options)
 
 
-class UnknownNameError(LmaError, KeyError):
-    """A name that no registry holds; the message lists the closest registered names."""
+def load_object(path: str, what: str = "entry point") -> Any:
+    """The object a ``"package.module:attr.sub"`` string names, with clear errors."""
+    module_name, _, attr = path.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        missing = exc.name or str(exc)
+        if missing == module_name or module_name.startswith(f"{missing}."):
+            raise LmaError(f"cannot import {module_name!r} for {what} {path!r}: no such module") from None
+        raise LmaError(f"{what} {path!r} needs a package that is not installed ({missing}); "
+                       "install the matching extra, e.g. `pip install 'lma[web]'`") from exc
+    for part in attr.split(".") if attr else ():
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise LmaError(f"{module_name} has no {part!r} (from {what} {path!r})") from None
+    return target
 
-    def __init__(self, kind: str, name: str, known: list[str]):
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        super().__init__(f"unknown {kind} {name!r}{hint} (see `lma list {kind}s`)")
-        self.kind, self.name, self.close = kind, name, close
 
-    def __str__(self) -> str:  # KeyError would quote the message
-        return self.args[0]
+def check_call(factory: Callable[..., Any], kwargs: dict[str, Any], what: str) -> None:
+    """Raise :class:`LmaError` when ``factory`` cannot take ``kwargs`` or lacks a required one
+    (checked on its signature before it runs, so a TypeError inside it is never mistaken for a bad
+    option)."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # a builtin without a signature: let it speak for itself
+        return
+    params = signature.parameters.values()
+    named = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if not any(p.kind == p.VAR_KEYWORD for p in params):
+        unknown = sorted(set(kwargs) - set(named))
+        if unknown:
+            takes = f"it takes {', '.join(named)}" if named else "it takes no options"
+            raise LmaError(f"{what} does not take {', '.join(unknown)} ({takes})")
+    missing = [p.name for p in params if p.default is p.empty and p.name not in kwargs
+               and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if missing:
+        raise LmaError(f"{what} needs {', '.join(missing)}")
 
 
 @dataclass
@@ -69,20 +124,12 @@ class Spec:
     kwargs: dict[str, Any] = field(default_factory=dict)
     description: str = ""
 
+    raw_target: bool = False
+
     def load(self) -> Callable[..., Any]:
         if callable(self.entry_point):
             return self.entry_point
-        module_name, _, attr = self.entry_point.partition(":")
-        try:
-            target: Any = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise LmaError(
-                f"{self.name!r} needs a package that is not installed ({exc.name or exc}); "
-                "install the matching extra, e.g. `pip install 'lma[web]'`"
-            ) from exc
-        for part in attr.split(".") if attr else ():
-            target = getattr(target, part)
-        return target
+        return load_object(self.entry_point, repr(self.name))
 
 
 class Registry:
@@ -100,26 +147,41 @@ class Registry:
         *,
         description: str = "",
         overwrite: bool = False,
+        raw_target: bool = False,
         **kwargs: Any,
     ) -> None:
-        """Add ``name``; ``kwargs`` are defaults passed to the entry point on ``make``."""
+        """Add ``name``; ``kwargs`` are defaults passed to the entry point on ``make``;
+        ``raw_target``: the target is a spec itself (see :func:`parse_spec`)."""
         if name in self._specs and not overwrite:
             existing = self._specs[name]
             if existing.entry_point == entry_point and existing.kwargs == kwargs:
                 return
             raise LmaError(f"{self.kind} {name!r} is already registered")
-        self._specs[name] = Spec(name, entry_point, dict(kwargs), description)
+        self._specs[name] = Spec(name, entry_point, dict(kwargs), description, raw_target)
 
     def spec(self, name: str) -> Spec:
         self.discover()
         try:
             return self._specs[name]
         except KeyError:
-            raise UnknownNameError(self.kind, name, list(self._specs)) from None
+            raise UnknownNameError(self.kind, name, list(self._specs), PLURALS[self.kind]) from None
 
     def make(self, name: str, **kwargs: Any) -> Any:
+        """Build the registered ``name`` (no spec parsing) with ``kwargs`` over its defaults."""
         spec = self.spec(name)
-        return spec.load()(**{**spec.kwargs, **kwargs})
+        factory = spec.load()
+        options = {**spec.kwargs, **kwargs}
+        check_call(factory, options, f"{self.kind} {name!r}")
+        return factory(**options)
+
+    def build(self, spec: Any, **options: Any) -> Any:
+        """The thing a spec string names (see the module docstring); anything else is returned as is."""
+        if not isinstance(spec, str):
+            return spec
+        name = spec.strip().partition(":")[0].partition("?")[0].partition("+")[0]
+        parsed = parse_spec(spec, self.kind, raw_target=name in self and self.spec(name).raw_target)
+        target = {"target": parsed.target} if parsed.target is not None else {}
+        return self.make(parsed.name, **parsed.options, **target, **options)
 
     def names(self) -> list[str]:
         self.discover()
@@ -142,20 +204,20 @@ class Registry:
         for ep in entry_points(group=ENTRY_POINT_GROUPS[self.kind]):
             try:
                 loaded = ep.load()
-            except Exception as exc:  # a broken plugin must not break lma
-                log.warning("could not load %s entry point %r: %s", self.kind, ep.name, exc)
-                continue
-            if callable(loaded) and not isinstance(loaded, type):
-                loaded()
+                if callable(loaded) and not isinstance(loaded, type):
+                    loaded()
+            except Exception as exc:  # a broken plugin must not break lma: name it and go on
+                log.warning("skipped plugin %s (entry point %r in group %s): %s", ep.value, ep.name,
+                            ENTRY_POINT_GROUPS[self.kind], describe_error(exc))
 
 
 REGISTRIES: dict[str, Registry] = {kind: Registry(kind) for kind in KINDS}
-agents, envs, tools, memories, models = (REGISTRIES[k] for k in KINDS)
+agents, envs, tools, memories, models, perceivers = (REGISTRIES[k] for k in KINDS)
 
 
 def registry(kind: str) -> Registry:
     """The registry of ``kind`` (one of :data:`KINDS`, singular or plural)."""
-    singular = {"agents": "agent", "envs": "env", "tools": "tool", "memories": "memory", "models": "model"}
+    singular = {plural: kind for kind, plural in PLURALS.items()}
     kind = singular.get(kind, kind)
     if kind not in REGISTRIES:
         raise UnknownNameError("kind", kind, list(KINDS))
@@ -165,12 +227,3 @@ def registry(kind: str) -> Registry:
 def register(id: str, entry_point: Callable[..., Any] | str, **kwargs: Any) -> None:
     """Register an env, like ``gymnasium.register``: ``lma.register("web/login-v0", entry_point=...)``."""
     envs.register(id, entry_point, **kwargs)
-
-
-def make(id: str, **kwargs: Any) -> Any:
-    """Make an env by id: an lma env, or any Gymnasium env wrapped so its actions are tools."""
-    if id in envs:
-        return envs.make(id, **kwargs)
-    from lma.envs.gym_wrapper import make_gymnasium
-
-    return make_gymnasium(id, known=envs.names(), **kwargs)

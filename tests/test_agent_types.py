@@ -10,8 +10,8 @@ from lma.agents.experience import SkillReplay, episode_memories, observation_key
 from lma.cli import main
 from lma.core import EpisodeResult, Task
 from lma.memory import MemoryItem, WindowMemory, make_memory
-from lma.registry import LmaError
-from lma.runner import run_episode
+from lma.errors import LmaError
+from lma.run.runner import run_episode
 
 ENV = "babyai/GoToObj-v0"
 

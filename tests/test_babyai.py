@@ -8,7 +8,7 @@ import pytest
 import lma
 from lma.agents import ExpertAgent, RandomAgent
 from lma.core import Task, ToolCall
-from lma.runner import run_episode
+from lma.run.runner import run_episode
 
 LEVELS = ["GoToRedBall", "GoToObj", "GoToLocal", "PickupLoc", "OpenDoor"]
 

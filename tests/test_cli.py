@@ -30,7 +30,8 @@ def test_run_writes_the_run_folder(tmp_path):
     assert "run saved in" in proc.stdout and "success 2/2" in proc.stdout
     (run,) = tmp_path.iterdir()
     config = yaml.safe_load((run / "config.yaml").read_text())
-    assert config["seeds"] == [4, 5] and config["env"] == "babyai/GoToObj-v0"
+    assert config["seeds"] == [4, 5] and config["envs"] == ["babyai/GoToObj-v0"]
+    assert config["command"] == "run" and [a["name"] for a in config["agents"]] == ["expert"]
     rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
     assert [r["seed"] for r in rows] == [4, 5]
     for key in ("env", "agent", "seed", "success", "return", "steps", "tokens_in", "tokens_out", "seconds", "error"):
@@ -67,9 +68,9 @@ def test_env_args_reach_the_env_and_bad_ones_exit_2(tmp_path):
     proc = lma("run", "--agent", "expert", "--env", "babyai/GoToObj-v0", "--env-arg", "max_steps=3", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     (run,) = tmp_path.iterdir()
-    assert yaml.safe_load((run / "config.yaml").read_text())["env_kwargs"] == {"max_steps": 3}
+    assert yaml.safe_load((run / "config.yaml").read_text())["env_args"] == {"babyai/GoToObj-v0": {"max_steps": 3}}
     row = json.loads((run / "results.jsonl").read_text())
     assert row["steps"] <= 3  # the level's own limit of 3 steps applied
-    for bad, words in [("max_steps", "expected KEY=VALUE"), ("nope=1", "does not take that option")]:
+    for bad, words in [("max_steps", "expected KEY=VALUE"), ("nope=1", "does not take nope")]:
         proc = lma("run", "--agent", "expert", "--env", "babyai/GoToObj-v0", "--env-arg", bad, "--out", str(tmp_path))
         assert proc.returncode == 2 and words in proc.stderr, proc.stderr

@@ -12,10 +12,10 @@ import pytest
 
 import lma
 from lma.agents.base import Agent
-from lma.agents.driving_expert import ExpertDriver
+from lma.agents.baselines import ExpertDriver
 from lma.core import Task, ToolCall
 from lma.envs.driving.env import META_ACTIONS
-from lma.runner import run_episode
+from lma.run.runner import run_episode
 
 pytest.importorskip("highway_env")
 

@@ -15,8 +15,8 @@ from lma.agents import LLMAgent
 from lma.core import Task, ToolCall
 from lma.models import load_model
 from lma.models.llamacpp import resolve_gguf
-from lma.recording import RunDir, read_jsonl
-from lma.runner import run_episode
+from lma.run.recording import RunDir, read_jsonl
+from lma.run.runner import run_episode
 from lma.tools.base import validate_call
 
 pytest.importorskip("llama_cpp")

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from conftest import free_port
 
-from lma.recording import RunDir, read_jsonl
+from lma.run.recording import RunDir, read_jsonl
 
 TESTS = Path(__file__).resolve().parent
 
@@ -167,11 +167,11 @@ def test_bad_input_exits_2_with_one_line_and_no_run(tmp_path):
         (["--config", str(wrong_type)], "setting 'agents' must be list"),
         (["--config", str(tmp_path / "missing.yaml")], "config file not found"),
         (["--agents", "type1", "--envs", "babyai/GoToObj-v0", "--model", "warp:x"], "unknown model 'warp'"),
-        (["--agents", "expert", "--envs", "babyai/GoToObj-v0", "--env-arg", "nope=1"], "does not take that option"),
+        (["--agents", "expert", "--envs", "babyai/GoToObj-v0", "--env-arg", "nope=1"], "does not take nope"),
         (["--agents", "expert", "--envs", "babyai/GoToObj-v0", "--backend", "ray", "--ray-address",
           f"127.0.0.1:{free_port()}"], "no Ray cluster at"),
         (["--resume", str(tmp_path / "nowhere")], "not an lma run folder"),
-        (["--resume", str(not_eval)], "not made by `lma eval`"),
+        (["--resume", str(not_eval)], "cannot be resumed"),
     ]
     for args, words in cases:
         proc = lma("eval", *args, "--out", str(out))
@@ -182,7 +182,7 @@ def test_bad_input_exits_2_with_one_line_and_no_run(tmp_path):
 
 
 def test_jobs_of_agents_sharing_a_local_model_point_at_its_server():
-    from lma.evaluate import make_jobs, resolve
+    from lma.run.evaluate import make_jobs, resolve
 
     config = resolve({"agents": ["type1", {"name": "type1", "label": "again"}, "expert"], "envs": ["babyai/GoToObj-v0"],
                       "episodes": 2})
@@ -197,8 +197,8 @@ def test_jobs_of_agents_sharing_a_local_model_point_at_its_server():
 def test_shared_model_server_answers_like_the_model_in_process(tmp_path):
     from lma.agents import make_agent
     from lma.core import Task
-    from lma.model_server import SharedModel
-    from lma.runner import run_episode
+    from lma.run.model_server import SharedModel
+    from lma.run.runner import run_episode
 
     shared = SharedModel("llamacpp:smollm2-135m")
     try:

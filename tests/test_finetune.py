@@ -12,11 +12,11 @@ pytest.importorskip("peft")
 from lma.agents import ExpertAgent, make_agent  # noqa: E402
 from lma.cli import main  # noqa: E402
 from lma.core import Task  # noqa: E402
-from lma.recording import RunDir, episode_id  # noqa: E402
+from lma.run.recording import RunDir, episode_id  # noqa: E402
 from lma.registry import LmaError  # noqa: E402
-from lma.runner import run_episode  # noqa: E402
-from lma.sft_data import TrainingDataError, collect_examples, target_text  # noqa: E402
-from lma.sft_train import FinetuneError, encode, load_base  # noqa: E402
+from lma.run.runner import run_episode  # noqa: E402
+from lma.train.data import TrainingDataError, collect_examples, target_text  # noqa: E402
+from lma.train.trainer import FinetuneError, encode, load_base  # noqa: E402
 
 ENV = "babyai/GoToObj-v0"
 
@@ -104,7 +104,7 @@ def test_cli_lora_output_loads_in_the_transformers_backend(expert_run, tiny_mode
     env_tools = __import__("lma").make(ENV).unwrapped.tools
     completion = load_model(f"transformers:{out}").complete(
         collect_examples([expert_run], 4)[0][0].messages, schema=tool_call_schema(env_tools), max_tokens=32)
-    from lma.planning import coerce_call
+    from lma.planning.planner import coerce_call
 
     assert validate_call(coerce_call(completion.parsed), env_tools) is None
 
@@ -153,9 +153,9 @@ def test_gguf_export_of_the_embedded_model_is_served_by_llamacpp(tmp_path):
     pytest.importorskip("llama_cpp")
     import lma
     from lma.agents.llm import plan_input
-    from lma.gguf_export import export_gguf
+    from lma.train.gguf_export import export_gguf
     from lma.models import load_model
-    from lma.planning import Planner
+    from lma.planning.planner import Planner
 
     model, _ = load_base("llamacpp:smollm2-135m")
     model.save_pretrained(tmp_path / "plain")

@@ -11,7 +11,7 @@ import pytest
 import lma
 from lma.agents import ExpertAgent
 from lma.core import Task, ToolCall
-from lma.runner import run_episode
+from lma.run.runner import run_episode
 
 SMALL = {"size": 64}  # frames are not what these tests look at
 

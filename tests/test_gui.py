@@ -15,7 +15,7 @@ import pytest
 
 import lma
 from lma.core import ToolCall
-from lma.display import DisplayError, VirtualDisplay, find_display
+from lma.tools.display import DisplayError, VirtualDisplay, find_display
 from lma.envs.gui.tasks import TASKS
 from lma.tools.gui import GuiError, Screen, gui_tools
 
@@ -231,7 +231,7 @@ def test_env_owning_its_display_stops_it_on_close():
 
 
 def test_ocr_reads_a_real_screenshot(display):
-    from lma.ocr import OcrBox, read_text
+    from lma.perception.ocr import OcrBox, read_text
 
     env = lma.make("gui/form-fill-v0", display=display)  # with OCR, as agents get it
     try:
@@ -250,7 +250,7 @@ def test_ocr_reads_a_real_screenshot(display):
 
 
 def test_ocr_rejects_what_is_not_an_image():
-    from lma.ocr import read_text
+    from lma.perception.ocr import read_text
 
     with pytest.raises(lma.LmaError, match="H x W x 3 uint8"):
         read_text([[0, 1]])  # type: ignore[arg-type]

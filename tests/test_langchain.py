@@ -20,7 +20,7 @@ from lma.core import Task  # noqa: E402
 from lma.langchain import LmaChatModel  # noqa: E402
 from lma.models import ModelError, load_model  # noqa: E402
 from lma.models.openai_compat import image_data_url  # noqa: E402
-from lma.planning import PlanInput, Planner  # noqa: E402
+from lma.planning.planner import PlanInput, Planner  # noqa: E402
 from lma.tools.base import tool  # noqa: E402
 
 
@@ -122,7 +122,7 @@ def test_a_langchain_model_without_tool_calling_is_parsed_from_json():
 def test_a_langchain_model_is_an_lma_agents_planner_in_a_real_env():
     pytest.importorskip("minigrid")
     from lma.agents import LLMAgent
-    from lma.runner import run_episode
+    from lma.run.runner import run_episode
 
     responses = json.dumps(['{"name": "turn_left", "args": {}}', '{"name": "forward", "args": {}}'])
     agent = LLMAgent(f"langchain:langchain_core.language_models.fake_chat_models:FakeListChatModel?responses={responses}")

@@ -15,7 +15,7 @@ from lma.core import Task, ToolCall
 from lma.envs.web.miniwob_experts import SOLVERS
 from lma.envs.web.registration import task_names
 from lma.registry import envs
-from lma.runner import run_episode
+from lma.run.runner import run_episode
 from lma.tools.browser import BrowserSession
 
 pytestmark = pytest.mark.timeout(600)

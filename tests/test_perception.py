@@ -11,9 +11,9 @@ import pytest
 from lma.core import Task
 from lma.envs.base import ActionTool, ToolEnv
 from lma.models import load_model
-from lma.perception import make_perceiver
-from lma.perceivers.marks import PALETTE, draw_marks
-from lma.registry import LmaError
+from lma.perception.base import make_perceiver
+from lma.perception.marks import PALETTE, draw_marks
+from lma.errors import LmaError
 
 PAGE = """<html><body style="font-family: sans-serif; margin: 40px; background: white">
 <h1>Shop</h1>
@@ -86,7 +86,7 @@ def test_set_of_marks_outlines_each_box_and_writes_its_id(screenshot, vision_mod
 
 def test_the_marks_are_legible_next_to_their_boxes(screenshot):
     pytest.importorskip("rapidocr")
-    from lma.ocr import read_text
+    from lma.perception.ocr import read_text
 
     elements = screenshot["data"]["elements"]
     lines = read_text(draw_marks(screenshot["image"], elements), min_score=0.3)
@@ -116,8 +116,8 @@ def test_set_of_marks_frames_are_recorded_in_the_trajectory(screenshot, scripted
     from PIL import Image
 
     from lma.agents import LLMAgent
-    from lma.recording import RunDir
-    from lma.runner import run_episode
+    from lma.run.recording import RunDir
+    from lma.run.runner import run_episode
 
     agent = LLMAgent(scripted_model([{"name": "click", "args": {"element": 7}}]), perceiver="som")
     run = RunDir.create(tmp_path, "run", {})
@@ -156,8 +156,8 @@ def tiny(tmp_path_factory):
 def test_caption_describes_the_frame_for_a_text_only_planner_and_is_recorded(tiny, tmp_path):
     pytest.importorskip("minigrid")
     from lma.agents import LLMAgent
-    from lma.recording import RunDir
-    from lma.runner import run_episode
+    from lma.run.recording import RunDir
+    from lma.run.runner import run_episode
 
     agent = LLMAgent(tiny["llm"], perceiver=f"caption:{tiny['vlm']}", retries=0, max_tokens=96)
     assert agent.config()["perceiver"] == f"caption:{tiny['vlm']}"

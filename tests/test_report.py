@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from test_evaluate import lma, only_run
 
-from lma.recording import RunDir
+from lma.run.recording import RunDir
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]

@@ -11,8 +11,8 @@ import pytest
 
 from lma.agents import ExpertAgent, LLMAgent
 from lma.core import Task
-from lma.recording import RunDir, read_jsonl
-from lma.runner import run_episode
+from lma.run.recording import RunDir, read_jsonl
+from lma.run.runner import run_episode
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +39,7 @@ def test_a_process_whose_env_hung_still_exits():
     # The abandoned env thread must not be joined at exit: the env sleeps for an hour.
     script = (
         "import faulty_envs; faulty_envs.register_all()\n"
-        "from lma.agents import ExpertAgent\nfrom lma.core import Task\nfrom lma.runner import run_episode\n"
+        "from lma.agents import ExpertAgent\nfrom lma.core import Task\nfrom lma.run.runner import run_episode\n"
         "print(run_episode(ExpertAgent(), Task('test/faulty-hang-v0', 0), step_timeout=0.5).error)\n"
     )
     proc = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parent,

@@ -21,7 +21,7 @@ from lma.core import Usage
 from lma.models import ChatModel, Completion, ModelError, load_model
 from lma.models.openai_compat import image_data_url
 from lma.models.tiny import tiny_llava
-from lma.planning import PlanInput, Planner
+from lma.planning.planner import PlanInput, Planner
 from lma.tools.base import tool, tool_call_schema
 
 pytest.importorskip("fastapi")
@@ -184,7 +184,7 @@ class FailingModel(ChatModel):
 def failing_server():
     import uvicorn
 
-    from lma.serve import build_app
+    from lma.serve.app import build_app
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(build_app(FailingModel()), host="127.0.0.1", port=port, log_level="error"))

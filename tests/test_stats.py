@@ -7,7 +7,7 @@ import math
 import pytest
 
 from lma.core import EpisodeResult
-from lma.stats import (
+from lma.report.stats import (
     ALL_ENVS,
     compare,
     compare_all,

@@ -8,7 +8,8 @@ import pytest
 
 import lma
 from lma.core import ToolCall
-from lma.registry import LmaError, Registry, UnknownNameError, agents, envs, models
+from lma.errors import LmaError, UnknownNameError
+from lma.registry import Registry, agents, envs, models
 from lma.tools.base import as_tool, tool, tool_call_schema, validate_call
 
 

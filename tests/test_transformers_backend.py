@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 from lma.core import Task
 from lma.models import ModelError, Request, load_model
 from lma.models.tiny import tiny_idefics3, tiny_llama, tiny_llava
-from lma.planning import PlanInput, Planner
+from lma.planning.planner import PlanInput, Planner
 from lma.tools.base import tool
 
 pytest.importorskip("transformers")
@@ -145,7 +145,7 @@ def test_vlm_answers_an_image_and_text_prompt(models, name):
 def test_vlm_as_planner_acts_in_a_real_env(models, name):
     pytest.importorskip("minigrid")
     from lma.agents import LLMAgent
-    from lma.runner import run_episode
+    from lma.run.runner import run_episode
 
     agent = LLMAgent(f"transformers:{models[name]}", retries=0)
     result = run_episode(agent, Task("babyai/GoToRedBall-v0", seed=0, max_steps=3))

@@ -12,7 +12,7 @@ import lma
 from lma.agents import ExpertAgent
 from lma.core import Task, ToolCall
 from lma.envs.web.server import LoopbackServer, Response
-from lma.runner import run_episode
+from lma.run.runner import run_episode
 from lma.tools.browser import BrowserSession
 from lma.tools.browser_process import kill_group
 

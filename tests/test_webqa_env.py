@@ -29,8 +29,8 @@ from lma.envs.webqa.env import WebQAEnv
 from lma.envs.webqa.metrics import CATEGORIES
 from lma.envs.webqa.retrieval import BM25
 from lma.envs.webqa.synthetic import synthetic_dir, write_synthetic
-from lma.registry import LmaError
-from lma.runner import run_episode
+from lma.errors import LmaError
+from lma.run.runner import run_episode
 
 FILES = (QUESTIONS_FILE, IMAGES_FILE, LINEIDX_FILE)
 

@@ -263,7 +263,7 @@ class BrowserSession:
     @property
     def refusals(self) -> list[Refusal]:
         """Every refusal so far, in order, named as the agent was told (see :mod:`lma.tools.browser_news`)."""
-        return [self.news.named(r) for r in self.ledger.refusals]
+        return self.news.refusals
 
     def allow(self, entry: str) -> None:
         """Add a host or an origin to this session's allowlist."""
@@ -296,8 +296,7 @@ class BrowserSession:
             refusals, failures = len(self.ledger.refusals), len(self.ledger.failures)
             response = self._page.goto(target, wait_until="load")
             if response is not None and response.status >= 400:
-                said = self.ledger.refusals[refusals:] + self.ledger.failures[failures:]
-                if any(self.news.named(entry).url == response.url for entry in said):  # the proxy's page
+                if any(entry.url == response.url for entry in self.news.since(refusals, failures)):  # the proxy's page
                     return ToolResult(ok=False, error=f"goto: {target[:200]} was not loaded")
                 return ToolResult(ok=False, error=f"goto: {target[:200]} answered HTTP {response.status}")
             return ToolResult(output=f"went to {self._page.url}")

@@ -3,9 +3,11 @@
 The proxy decides (:mod:`lma.tools.browser_proxy`) but sees little: a plain HTTP request's URL,
 and of a tunnel (https, ws, wss) only ``host:port``. Playwright sees more of what pages do (each
 request's URL and kind, redirects, WebSockets) but decides nothing. :class:`News` joins the two
-for the report: a refusal of ``127.0.0.1:9:`` becomes ``refused websocket to ws://127.0.0.1:9/ws``
-when the page just opened that WebSocket. A refusal Playwright never saw (a shared worker's
-request, one Chromium made itself) is reported as the proxy saw it. Nothing here allows anything.
+for the report: a refused tunnel to ``127.0.0.1:9`` becomes ``refused websocket to
+ws://127.0.0.1:9/ws`` when the page had just opened that WebSocket (tunnels to one endpoint are
+matched to its URLs in the order they were seen). A refusal Playwright never saw (a shared
+worker's request, one Chromium made itself) is reported as the proxy saw it. Nothing here allows
+or refuses anything.
 
 Chromium's own verdicts on navigations are added to the ledger too: more than
 :data:`~lma.tools.browser_safety.MAX_REDIRECTS` redirects is a refusal; an invalid redirect
@@ -14,14 +16,18 @@ Chromium's own verdicts on navigations are added to the ledger too: more than
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import Any
+import threading
+from collections import OrderedDict, deque
+from typing import Any, TypeVar
 
 from lma.tools.browser_safety import MAX_REDIRECTS, BadUrl, Failure, Ledger, Refusal, split_url
 
-_SEEN = 2000  # URLs remembered for naming refusals
-# Chromium errors the proxy already explains (its own refusal or failure) or that are not failures.
+E = TypeVar("E", bound=Refusal)
+_SEEN = 2000  # URLs remembered for naming
+_TUNNELLED = ("https", "ws", "wss")
+# Chromium errors the proxy already explains (its own refusal or failure) or that are no failure.
 _NOT_NEWS = ("ERR_ABORTED", "ERR_TUNNEL_CONNECTION_FAILED", "ERR_BLOCKED_BY_CLIENT")
+_NAVIGATIONS = ("navigation", "redirect")
 
 
 class News:
@@ -30,8 +36,11 @@ class News:
     def __init__(self, ledger: Ledger):
         self.ledger = ledger
         self._kinds: OrderedDict[str, str] = OrderedDict()  # url -> kind
-        self._endpoints: dict[str, str] = {}  # host:port -> the latest url seen for it
-        self._refusals = self._failures = 0
+        self._tunnels: dict[str, deque[str]] = {}  # host:port -> URLs seen that go through a tunnel
+        self._refusals: list[Refusal] = []  # ledger.refusals, named (each named once)
+        self._failures: list[Failure] = []
+        self._taken = (0, 0)
+        self._lock = threading.Lock()  # naming consumes the tunnel queues: once per entry
 
     # -- what Playwright saw (called on the browser thread) ----------------------------------
     def saw_request(self, request: Any) -> None:
@@ -66,30 +75,42 @@ class News:
         while len(self._kinds) > _SEEN:
             self._kinds.popitem(last=False)
         try:
-            self._endpoints[split_url(url).authority] = url
+            target = split_url(url)
         except BadUrl:
-            pass
+            return
+        if target.scheme in _TUNNELLED:
+            self._tunnels.setdefault(target.authority, deque(maxlen=64)).append(url)
 
     # -- what the agent is told --------------------------------------------------------------
-    def named(self, refusal: Refusal) -> Refusal:
-        """A proxy's ``refusal`` with the URL and kind Playwright saw for it, where it saw one."""
-        if refusal.kind not in ("request", "connection"):  # the session's own entries say what they are
-            return refusal
-        url = self._endpoints.get(refusal.url, refusal.url) if refusal.kind == "connection" else refusal.url
-        kind = self._kinds.get(url)
-        if kind is None:
-            return refusal
-        return type(refusal)(url, refusal.reason, kind, refusal.at)
+    def _name(self, entry: E) -> E:
+        """A proxy's entry with the URL and kind Playwright saw for it, where it saw one."""
+        if entry.kind not in ("request", "connection"):  # the session's own entries say what they are
+            return entry
+        url = entry.url
+        if entry.kind == "connection" and self._tunnels.get(url):
+            url = self._tunnels[url].popleft()
+        kind = self._kinds.get(url, entry.kind)
+        return type(entry)(url, entry.reason, kind, entry.at)
+
+    def _catch_up(self) -> None:
+        with self._lock:
+            self._refusals += [self._name(r) for r in self.ledger.refusals[len(self._refusals):]]
+            self._failures += [self._name(f) for f in self.ledger.failures[len(self._failures):]]
+
+    @property
+    def refusals(self) -> list[Refusal]:
+        """Every refusal so far, named."""
+        self._catch_up()
+        return list(self._refusals)
 
     def take(self) -> tuple[list[Refusal], list[Failure]]:
         """The refusals and the failed navigations recorded since the last call, named."""
-        refusals = self.ledger.refusals[self._refusals:]
-        failures = self.ledger.failures[self._failures:]
-        self._refusals += len(refusals)
-        self._failures += len(failures)
-        named = [self.named(f) for f in failures]
-        return [self.named(r) for r in refusals], [f for f in named if f.kind in ("navigation", "redirect", "document")]
+        self._catch_up()
+        refused, failed = self._taken
+        self._taken = (len(self._refusals), len(self._failures))
+        return self._refusals[refused:], [f for f in self._failures[failed:] if f.kind in _NAVIGATIONS]
 
-    def pending(self) -> bool:
-        """Whether anything was refused or failed since the last :meth:`take`."""
-        return len(self.ledger.refusals) > self._refusals or len(self.ledger.failures) > self._failures
+    def since(self, refusals: int, failures: int) -> list[Refusal]:
+        """Refusals and failures (named) after the ledger held ``refusals`` and ``failures`` entries."""
+        self._catch_up()
+        return self._refusals[refusals:] + self._failures[failures:]

@@ -116,6 +116,7 @@ class EgressProxy:
     def __init__(self, policy: OriginPolicy, ledger: Ledger, timeout: float = 12.0):
         self.policy, self.ledger, self.timeout = policy, ledger, timeout
         self.port = 0
+        self.connections = 0  # client connections accepted so far (an idle browser opens none)
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -148,6 +149,7 @@ class EgressProxy:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self.connections += 1
         client = _Peer(reader, writer, h11.SERVER)
         try:
             while await self._exchange(client):

@@ -34,7 +34,7 @@ import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
-from lma.registry import LmaError
+from lma.errors import LmaError
 
 # Runs in the guardian: ignore the signals meant for the owner, wait for the owner's pipe to close,
 # then end the whole process group (Xvfb first gets SIGTERM so it removes its lock files) and the

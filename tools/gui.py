@@ -1,6 +1,6 @@
 """GUI tools: mouse, keyboard and screenshots on one X display, through pyautogui.
 
-:class:`Screen` is the target: a private :class:`lma.display.VirtualDisplay` (the default and the
+:class:`Screen` is the target: a private :class:`lma.tools.display.VirtualDisplay` (the default and the
 safe choice), or the user's real display only when ``allow_host_display=True`` is passed
 explicitly; anything else raises :class:`GuiError`. :func:`gui_tools` returns the tool set an
 agent or env offers: ``click``, ``double_click``, ``right_click``, ``drag``, ``type``, ``hotkey``,
@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from lma.core import ToolResult
-from lma.display import VirtualDisplay, find_display
-from lma.registry import LmaError
+from lma.tools.display import VirtualDisplay, find_display
+from lma.errors import LmaError
 from lma.tools.base import Tool, tool
 
 _LOCK = threading.RLock()  # pyautogui is one per process: one display at a time

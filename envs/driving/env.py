@@ -31,9 +31,10 @@ import numpy as np
 
 from lma.core import Observation, ToolCall
 from lma.envs.base import ActionTool, ToolEnv
+from lma.envs.spaces import Frame, observation_space
 from lma.envs.driving import SCENARIOS
 from lma.envs.driving.scene import describe_scene, read_scene
-from lma.registry import LmaError, describe_error
+from lma.errors import LmaError, describe_error
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,8 @@ class HighwayEnvBase(ToolEnv):
         except Exception as exc:
             raise SimulatorError(f"highway-env could not build {gym_id}: {describe_error(exc)}") from exc
         self.road_env: Any = self.inner.unwrapped
+        screen = (self.road_env.config["screen_height"], self.road_env.config["screen_width"])
+        self.observation_space = observation_space(Frame(screen, optional=False) if render else Frame(never=True))
         self.gym_id, self.goal, self.render_frames = gym_id, goal, render
         self._ids: dict[int, int] = {}
         self._error: str | None = None
@@ -232,7 +235,7 @@ class DrivingEnv(HighwayEnvBase):
         return self._index[call.name]
 
     def expert_action(self) -> ToolCall:
-        """The rule-based driver of :mod:`lma.agents.driving_expert` (scripted, reads only the scene)."""
-        from lma.agents.driving_expert import decide
+        """The rule-based driver of :mod:`lma.envs.driving.expert` (scripted, reads only the scene)."""
+        from lma.envs.driving.expert import decide
 
         return ToolCall(decide(self._scene, [t.name for t in self.tools])[0])

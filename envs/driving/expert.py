@@ -1,4 +1,4 @@
-"""A rule-based driver (agent ``expert-driver``): IDM/MOBIL-style decisions from the kinematics.
+"""A rule-based driver (the env's oracle and agent ``expert-driver``): IDM/MOBIL-style decisions from the kinematics.
 
 It reads only the observation's scene (``obs["data"]["scene"]``, see :mod:`lma.envs.driving.scene`:
 neighbours' lanes, gaps, speeds and predicted times-to-collision) and the tools valid now, and
@@ -27,10 +27,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-from lma.agents.base import Agent
-from lma.core import Decision, Observation, ToolCall
-from lma.registry import LmaError
 
 VEHICLE_LENGTH = 5.0
 LANE_WIDTH = 4.0
@@ -171,26 +167,3 @@ def decide(scene: dict[str, Any], available: list[str], params: DriverParams | N
     """The meta-action (a tool name among ``available``) for ``scene``, and the rule that chose it."""
     name, reason = _Rules(scene, available, params or DriverParams()).decide()
     return (name if name in available else "idle"), reason
-
-
-class ExpertDriver(Agent):
-    """Agent ``expert-driver``: :func:`decide` on each observation's scene (scripted, no model)."""
-
-    name = "expert-driver"
-    survey_type = "oracle"
-    wiring = "rule-based IDM/MOBIL-style driver over the scene kinematics; no model"
-
-    def __init__(self, **params: float):
-        self.params = DriverParams(**params)
-
-    def act(self, obs: Observation) -> Decision:
-        scene = obs.get("data", {}).get("scene")
-        if scene is None:
-            raise LmaError("expert-driver drives the meta-action driving scenarios (observations with "
-                           "data['scene']); parking and other envs are not among them")
-        available = [t.name for t in self.env.unwrapped.tools]
-        name, reason = decide(scene, available, self.params)
-        return Decision(ToolCall(name), trace={"policy": "rule-based expert driver", "rule": reason})
-
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, **self.params.__dict__}

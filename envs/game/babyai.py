@@ -19,6 +19,7 @@ import numpy as np
 
 from lma.core import Observation, ToolCall
 from lma.envs.base import ActionTool, ToolEnv
+from lma.envs.spaces import Frame, observation_space
 
 ACTIONS = {
     "turn_left": "turn left in place",
@@ -93,6 +94,12 @@ class BabyAIEnv(ToolEnv):
         self._names = list(self.action_tools)
         self._bot: Any = None
         self._last_action: Any = None
+        self.observation_space = observation_space(Frame(self._frame_shape(), optional=False))
+
+    def _frame_shape(self) -> tuple[int, int]:
+        """(height, width) of the frame ``_observe`` shows: the whole grid at the level's tile size."""
+        level = self.inner.unwrapped
+        return level.height * level.tile_size, level.width * level.tile_size
 
     def _observe(self, raw: dict[str, Any]) -> Observation:
         inner = self.inner.unwrapped
@@ -135,13 +142,12 @@ BABYAI_LEVELS = [
     "PutNextLocal", "PutNextS5N2", "PutNextS6N3", "PutNextS7N4",
     "Unlock", "UnlockLocal", "UnlockPickup", "BlockedUnlockPickup", "KeyCorridorS3R1",
     "ActionObjDoor", "FindObjS5", "MoveTwoAcrossS5N2", "Synth", "SynthLoc", "SynthSeq",
-    "MiniBossLevel", "BossLevel", "MixedTrainLocal", "MixedTestLocal",
+    "MiniBossLevel", "BossLevel", "MixedTrainLocal",
 ]
 
 
 def register_levels(register: Any) -> None:
-    """Register ``babyai/<Level>-v0`` for the levels above and BALROG's ``babyai/balrog-<task>-v0``
-    (lazily; nothing of MiniGrid is imported now)."""
+    """Register ``babyai/<Level>-v0`` for the levels above (lazily; nothing of MiniGrid is imported now)."""
     for level in BABYAI_LEVELS:
         register(
             f"babyai/{level}-v0",
@@ -149,6 +155,3 @@ def register_levels(register: Any) -> None:
             gym_id=f"BabyAI-{level}-v0",
             description=f"BabyAI {level}, described in words; expert: BabyAIBot",
         )
-    from lma.envs.game.balrog import register_tasks  # here, not above: balrog imports this module
-
-    register_tasks(register)

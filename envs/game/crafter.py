@@ -21,6 +21,7 @@ import numpy as np
 
 from lma.core import Observation, ToolCall
 from lma.envs.base import ActionTool, ToolEnv
+from lma.envs.spaces import Frame, observation_space
 
 ACTIONS = {
     "noop": "do nothing",
@@ -103,6 +104,7 @@ class CrafterEnv(ToolEnv):
         self.game: Any = None
         self._policy: Any = None
         self._dead = False
+        self.observation_space = observation_space(Frame((size, size), optional=False))
 
     def _reset(self, seed: int | None):
         import crafter

@@ -1,6 +1,6 @@
 """DesktopEnv: one desktop task on a private virtual display, acted on through the GUI tools.
 
-Each env owns an Xvfb display (:class:`lma.display.VirtualDisplay`, started on the first reset,
+Each env owns an Xvfb display (:class:`lma.tools.display.VirtualDisplay`, started on the first reset,
 stopped by ``close``; no process outlives the run) unless one is passed in to be shared.
 ``reset`` starts the task's application in a fresh folder; every step runs one GUI tool
 (:mod:`lma.tools.gui`, plus ``click_element``), waits until the app has handled it, and observes:
@@ -9,7 +9,7 @@ stopped by ``close``; no process outlives the run) unless one is passed in to be
 * ``data["elements"]``: ``{"id", "box": [x0, y0, x1, y1], "role", "label"}`` per visible widget of
   our Tk apps (list items and open menu entries included) so that set-of-marks ids work on the
   desktop; for a stock X program, which has no widget tree, the OCR lines stand in as elements;
-* ``data["ocr"]``: ``{"text", "box", "score"}`` per line read by :func:`lma.ocr.read_text`
+* ``data["ocr"]``: ``{"text", "box", "score"}`` per line read by :func:`lma.perception.ocr.read_text`
   (``ocr=False`` skips it, e.g. for scripted runs);
 * ``text``: the goal, the elements with their values, the screen text and the last tool result.
 
@@ -33,11 +33,12 @@ from typing import Any
 import numpy as np
 
 from lma.core import Observation, ToolCall, ToolResult
-from lma.display import VirtualDisplay
+from lma.tools.display import VirtualDisplay
 from lma.envs.base import ToolEnv
+from lma.envs.spaces import Frame, observation_space
 from lma.envs.gui.task import View
 from lma.envs.gui.tasks import TASKS
-from lma.registry import LmaError, UnknownNameError
+from lma.errors import LmaError, UnknownNameError
 from lma.tools.base import Tool, tool
 from lma.tools.gui import Screen, bound_schema, gui_tools
 
@@ -57,6 +58,8 @@ class DesktopEnv(ToolEnv):
         self.size, self.ocr, self.max_steps = tuple(size), ocr, max_steps
         self.app_timeout, self.start_timeout, self.settle = app_timeout, start_timeout, settle
         self.display, self._owns_display = display, display is None
+        width, height = display.size if display is not None else self.size  # what a screenshot grabs
+        self.observation_space = observation_space(Frame((height, width), optional=False))
         self.screen: Screen | None = None
         self.app: subprocess.Popen[bytes] | None = None
         self.workdir: Path | None = None
@@ -229,7 +232,7 @@ class DesktopEnv(ToolEnv):
     def _read_text(self, image: np.ndarray) -> list[dict[str, Any]]:
         key = image.tobytes()
         if key != self._ocr_cache[0]:  # the screen often does not change (a failed click, a no-op)
-            from lma.ocr import read_text
+            from lma.perception.ocr import read_text
 
             self._ocr_cache = (key, [{"text": b.text, "box": list(b.box), "score": round(b.score, 3)}
                                      for b in read_text(image)])

@@ -21,13 +21,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import gymnasium as gym
+
 from lma.core import Observation, ToolCall, ToolResult
 from lma.envs.base import ToolEnv
+from lma.envs.spaces import Frame, observation_space
 from lma.envs.web.server import LoopbackServer
-from lma.registry import LmaError
+from lma.errors import LmaError
 from lma.tools.browser import TOOL_NAMES, BrowserConfig, BrowserSession, shared_session
 
 RESULT_CHARS = 3000
+
+
+def browser_observation_space(viewport: tuple[int, int]) -> gym.spaces.Dict:
+    """Observations with screenshots of the ``(width, height)`` viewport, or None where one failed."""
+    width, height = viewport
+    return observation_space(Frame((height, width), optional=True))
 
 
 @dataclass
@@ -64,6 +73,7 @@ class BrowserEnv(ToolEnv):
                 session.allow(entry)
         self.session = session
         self.tools = session.tools(self.tool_names)
+        self.observation_space = browser_observation_space(self.viewport)
         self.goal = ""
         self.metrics: dict[str, Any] = {}
 

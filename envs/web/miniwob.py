@@ -25,10 +25,10 @@ import time
 from typing import Any
 
 from lma.core import ToolCall, ToolResult
-from lma.envs.web.base import BrowserEnv, Verdict
+from lma.envs.web.base import BrowserEnv, Verdict, browser_observation_space
 from lma.envs.web.registration import html_dir, task_names
 from lma.envs.web.server import LoopbackServer
-from lma.registry import LmaError
+from lma.errors import LmaError
 
 MINIWOB_VIEWPORT = (160, 210)  # the task area of every MiniWoB++ page (#wrap)
 FLIGHT_VIEWPORT = (600, 800)  # FlightWoB: the site in a 375x667 frame, the instruction beside it
@@ -61,10 +61,10 @@ class MiniWoBEnv(BrowserEnv):
         self._done = False
 
     def set_task(self, task: str) -> None:
-        """Switch to another task; takes effect at the next ``reset``."""
+        """Switch to another task; takes effect at the next ``reset`` (``observation_space`` at once)."""
         known = task_names()
         if task not in known:
-            from lma.registry import UnknownNameError
+            from lma.errors import UnknownNameError
 
             raise UnknownNameError("MiniWoB++ task", task, known)
         self.task = task
@@ -72,6 +72,7 @@ class MiniWoBEnv(BrowserEnv):
             self.path, self.viewport = f"/flight/{task.split('.', 1)[1]}/wrapper.html", FLIGHT_VIEWPORT
         else:
             self.path, self.viewport = f"/miniwob/{task}.html", MINIWOB_VIEWPORT
+        self.observation_space = browser_observation_space(self.viewport)
 
     def _make_server(self) -> LoopbackServer:
         root = html_dir()

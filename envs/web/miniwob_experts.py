@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lma.core import ToolCall
-from lma.registry import LmaError
+from lma.errors import LmaError
 
 Elements = list[dict[str, Any]]
 Solver = Callable[[str, Elements], list[ToolCall]]

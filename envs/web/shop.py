@@ -133,12 +133,12 @@ class ShopEnv(SiteEnv):
     def handle(self, request: Request) -> Response | None:
         path, products = request.path, {p.id: p for p in self.catalog}
         if path == "/":
-            return Response(self._page("Home", self.render("home.html", featured=self._list(self.catalog[::6]))))
+            return Response(self._page("Home", self.format("home.html", featured=self._list(self.catalog[::6]))))
         if path == "/search":
             query = request.query.get("q", "").strip()
             words = query.casefold().split()
             found = [p for p in self.catalog if words and all(w in f"{p.name} {p.category}".casefold() for w in words)]
-            body = self.render("list.html", heading=f"Results for &quot;{esc(query)}&quot;",
+            body = self.format("list.html", heading=f"Results for &quot;{esc(query)}&quot;",
                                products=self._list(sorted(found, key=lambda p: p.name)))
             return Response(self._page("Search", body, query=esc(query)))
         if path.startswith("/category/") and path.split("/")[2] in CATEGORIES:
@@ -146,11 +146,11 @@ class ShopEnv(SiteEnv):
             shown = sorted((p for p in self.catalog if p.category == category),
                            key=lambda p: p.cents if by_price else p.name)
             sorting = "Sorted by price" if by_price else f'<a href="/category/{category}?sort=price">Sort by price</a>'
-            body = self.render("list.html", heading=category.title(), sorting=sorting, products=self._list(shown))
+            body = self.format("list.html", heading=category.title(), sorting=sorting, products=self._list(shown))
             return Response(self._page(category.title(), body))
         if path.startswith("/product/") and path.split("/")[2].isdigit() and int(path.split("/")[2]) in products:
             p = products[int(path.split("/")[2])]
-            body = self.render("product.html", id=p.id, name=esc(p.name), price=p.price, category=p.category,
+            body = self.format("product.html", id=p.id, name=esc(p.name), price=p.price, category=p.category,
                                description=esc(p.description))
             return Response(self._page(p.name, body))
         if path == "/cart/add" and request.method == "POST":
@@ -169,7 +169,7 @@ class ShopEnv(SiteEnv):
             number = int(path.split("/")[2])
             for order in self.orders:
                 if order.number == number:
-                    body = self.render("order.html", number=number, name=esc(order.name), address=esc(order.address),
+                    body = self.format("order.html", number=number, name=esc(order.name), address=esc(order.address),
                                        city=esc(order.city), items=self._items(order.items, False),
                                        total=f"${order.cents / 100:.2f}")
                     return Response(self._page("Order placed", body))
@@ -203,9 +203,9 @@ class ShopEnv(SiteEnv):
 
     def _cart_body(self) -> str:
         if not self.cart:
-            return self.render("cart.html", items="<p>Your cart is empty.</p>", total="$0.00")
+            return self.format("cart.html", items="<p>Your cart is empty.</p>", total="$0.00")
         total = f"${self._cents(self.cart) / 100:.2f}"
-        return self.render("cart.html", items=self._items(self.cart, True), total=total,
+        return self.format("cart.html", items=self._items(self.cart, True), total=total,
                            checkout='<p><a href="/checkout" class="button">Checkout</a></p>')
 
     def _checkout(self, request: Request) -> Response:
@@ -223,7 +223,7 @@ class ShopEnv(SiteEnv):
                 self.cart = {}
                 return Response(location=f"/order/{order.number}")
             problem = f'<p class="problem">Please fill in: {", ".join(missing) or "shipping"}.</p>'
-        body = self.render("checkout.html", problem=problem, total_cents=self._cents(self.cart),
+        body = self.format("checkout.html", problem=problem, total_cents=self._cents(self.cart),
                            total=f"${self._cents(self.cart) / 100:.2f}",
                            **{k: esc(form[k]) for k in ("name", "address", "city")})
         return Response(self._page("Checkout", body))

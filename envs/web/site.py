@@ -88,13 +88,16 @@ class SiteEnv(BrowserEnv):
             self._templates[name] = (self.folder / name).read_text()
         return self._templates[name]
 
-    def render(self, name: str, /, **slots: Any) -> str:
-        """Template ``name`` with ``{{key}}`` replaced by ``slots[key]`` (already HTML)."""
+    def format(self, name: str, /, **slots: Any) -> str:
+        """Template ``name`` with ``{{key}}`` replaced by ``slots[key]`` (already HTML).
+
+        Not ``render``: that is Gymnasium's, the last frame (see :class:`lma.envs.base.ToolEnv`).
+        """
         return re.sub(r"\{\{(\w+)\}\}", lambda m: str(slots.get(m.group(1), "")), self.template(name))
 
     def page(self, title: str, body: str, /, **slots: Any) -> str:
         """A whole page: ``layout.html`` around ``body``."""
-        return self.render("layout.html", title=esc(title), body=body, **slots)
+        return self.format("layout.html", title=esc(title), body=body, **slots)
 
 
 def path_of(url: str) -> str:

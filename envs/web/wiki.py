@@ -158,7 +158,7 @@ class WikiEnv(SiteEnv):
     def handle(self, request: Request) -> Response | None:
         path, by_slug = request.path, {a.slug: a for a in self.world.values()}
         if path == "/":
-            return Response(self.page("Main page", self.render("home.html", count=len(self.world))))
+            return Response(self.page("Main page", self.format("home.html", count=len(self.world))))
         if path == "/all":
             items = "".join(f'<li><a href="/wiki/{a.slug}">{esc(a.title)}</a></li>' for a in sorted(
                 self.world.values(), key=lambda a: a.title))
@@ -171,7 +171,7 @@ class WikiEnv(SiteEnv):
             words = query.casefold().split()
             hits = [a for a in self.world.values() if words and all(w in a.title.casefold() for w in words)]
             results = "".join(f'<li><a href="/wiki/{a.slug}">{esc(a.title)}</a></li>' for a in hits)
-            body = self.render("results.html", summary=f"{len(hits)} articles match &quot;{esc(query)}&quot;.",
+            body = self.format("results.html", summary=f"{len(hits)} articles match &quot;{esc(query)}&quot;.",
                                results=f"<ul>{results}</ul>")
             return Response(self.page("Search", body, query=esc(query)))
         kind, _, slug = path.strip("/").partition("/")
@@ -187,7 +187,7 @@ class WikiEnv(SiteEnv):
                 article.additions.append(text)
             return Response(location=f"/wiki/{slug}")
         if kind == "edit":
-            return Response(self.page(f"Editing {article.title}", self.render(
+            return Response(self.page(f"Editing {article.title}", self.format(
                 "edit.html", title=esc(article.title), slug=slug)))
         return None
 
@@ -200,7 +200,7 @@ class WikiEnv(SiteEnv):
         paragraphs = "".join(f"<p>{esc(p)}</p>" for p in article.prose)
         additions = "".join(f'<p class="addition">{esc(p)}</p>' for p in article.additions)
         note = f"This article was last reviewed in {1990 + len(article.title) % 30}."
-        return self.render("article.html", title=esc(article.title), slug=article.slug, rows="".join(rows),
+        return self.format("article.html", title=esc(article.title), slug=article.slug, rows="".join(rows),
                            paragraphs=paragraphs, additions=additions, note=note)
 
     # -- judging -------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from lma.envs.webqa.metrics import CATEGORIES
-from lma.registry import LmaError
+from lma.errors import LmaError
 
 __all__ = [
     "DATA_ENV_VAR",

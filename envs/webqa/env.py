@@ -35,11 +35,12 @@ import numpy as np
 
 from lma.core import Observation, ToolCall
 from lma.envs.base import ActionTool, ToolEnv
+from lma.envs.spaces import Frame, observation_space
 from lma.envs.webqa.data import Source, WebQADataError, WebQADataset, WebQAExample, real_data_path
 from lma.envs.webqa.metrics import accuracy, retrieval_f1
 from lma.envs.webqa.retrieval import BM25
 from lma.envs.webqa.synthetic import synthetic_dir
-from lma.registry import LmaError
+from lma.errors import LmaError
 
 __all__ = ["BARTSCORE_ENV_VAR", "WebQAEnv"]
 
@@ -81,6 +82,7 @@ class WebQAEnv(ToolEnv):
         self.dataset = WebQADataset(folder, split=split)
         self.top_k, self.success_acc = top_k, success_acc
         self.tools = list(TOOLS)
+        self.observation_space = observation_space(Frame(optional=True))  # a read picture, at its own size
         bartscore = bartscore or os.environ.get(BARTSCORE_ENV_VAR)
         self._scorer = None
         if bartscore:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lma.registry import LmaError
+from lma.errors import LmaError
 
 __all__ = ["PARABANK_WEIGHTS", "BARTScorer", "normalize_for_bart"]
 

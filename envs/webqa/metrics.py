@@ -36,7 +36,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lma.registry import LmaError
+from lma.errors import LmaError
 
 __all__ = [
     "CATEGORIES",

@@ -17,9 +17,9 @@ import argparse
 import json
 from pathlib import Path
 
-from lma.registry import LmaError
+from lma.errors import LmaError
 
-__all__ = ["add_arguments", "main"]
+HELP = "WebQA tools: score a prediction file, generate the synthetic set"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -17,12 +17,12 @@ import json
 import threading
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
 import numpy as np
 
 from lma.core import Usage
-from lma.registry import LmaError, models
+from lma.errors import LmaError
+from lma.registry import models, parse_spec
 
 DEFAULT_MODEL = "llamacpp:smollm2-135m"
 
@@ -99,14 +99,14 @@ def parse_json(text: str) -> Any:
 
 
 def split_spec(spec: str) -> tuple[str, str, dict[str, str]]:
-    """``"backend:target?k=v"`` -> ``("backend", "target", {"k": "v"})``."""
-    if not isinstance(spec, str) or ":" not in spec:
+    """``"backend:target?k=v"`` -> ``("backend", "target", {"k": "v"})`` (:func:`lma.registry.parse_spec`)."""
+    try:
+        parsed = parse_spec(spec, "model")
+    except LmaError as exc:
+        raise ModelError(str(exc)) from None
+    if not parsed.target:
         raise ModelError(f"malformed model spec {spec!r}: expected BACKEND:TARGET, e.g. {DEFAULT_MODEL}")
-    backend, rest = spec.split(":", 1)
-    target, _, query = rest.partition("?")
-    if not backend or not target:
-        raise ModelError(f"malformed model spec {spec!r}: expected BACKEND:TARGET, e.g. {DEFAULT_MODEL}")
-    return backend, target, dict(parse_qsl(query))
+    return parsed.name, parsed.target, parsed.options
 
 
 _cache: dict[str, ChatModel] = {}

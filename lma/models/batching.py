@@ -23,7 +23,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from lma.models.base import Completion, ModelError, Request
-from lma.registry import describe_error
+from lma.errors import describe_error
 
 OnText = Callable[[str], None]
 RunBatch = Callable[[list[Request], list["TextStream | None"]], list[Completion]]

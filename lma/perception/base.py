@@ -3,30 +3,30 @@
 A :class:`Perceiver` turns an :class:`lma.core.Observation` into a :class:`Percept`: the text the
 planner reads and the images it is shown (only to models that take images). What each perceiver
 produced is recorded in the trajectory, so a report shows what the agent "saw". Perceivers are
-chosen per agent by name (``perceiver="passthrough"``); :func:`make_perceiver` builds one. A
-perceiver that takes an option gets it after a colon: ``caption:transformers:/path/to/vlm``.
+chosen per agent by spec (``perceiver="passthrough"``); :func:`make_perceiver` builds one from the
+perceiver registry (``lma list perceivers``; plugins add their own through the ``lma.perceivers``
+entry-point group). A perceiver that takes a target gets it after a colon:
+``caption:transformers:/path/to/vlm``.
 
 =============  ==================================================================================
 passthrough    the observation text; the frame to planners whose model takes images
-caption        a VLM describes the frame in words for a text-only planner (:mod:`lma.perceivers.caption`)
-ocr            the text on the frame, with boxes, read by RapidOCR (:mod:`lma.perceivers.ocr`)
-a11y           the accessibility view: elements with ids, roles and labels (:mod:`lma.perceivers.elements`)
+caption        a VLM describes the frame in words for a text-only planner (:mod:`lma.perception.caption`)
+ocr            the text on the frame, with boxes, read by RapidOCR (:mod:`lma.perception.ocr`)
+a11y           the accessibility view: elements with ids, roles and labels (:mod:`lma.perception.elements`)
 som            set-of-marks: numbered boxes drawn on the frame, ids = the tools' element ids
-               (:mod:`lma.perceivers.marks`)
+               (:mod:`lma.perception.marks`)
 =============  ==================================================================================
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from lma.core import Observation, Usage
-from lma.registry import LmaError, UnknownNameError
+from lma.registry import perceivers
 
 
 @dataclass
@@ -69,33 +69,6 @@ class Passthrough(Perceiver):
         return Percept(obs.get("text", ""), shown(obs.get("image"), model))
 
 
-def _lazy(path: str) -> Callable[..., Perceiver]:
-    """A constructor imported on first use, so optional dependencies load only when chosen."""
-
-    def build(*args: Any, **kwargs: Any) -> Perceiver:
-        module, attr = path.split(":")
-        return getattr(importlib.import_module(module), attr)(*args, **kwargs)
-
-    return build
-
-
-PERCEIVERS: dict[str, Callable[..., Perceiver]] = {
-    "passthrough": Passthrough,
-    "caption": _lazy("lma.perceivers.caption:Caption"),
-    "ocr": _lazy("lma.perceivers.ocr:Ocr"),
-    "a11y": _lazy("lma.perceivers.elements:A11y"),
-    "som": _lazy("lma.perceivers.marks:SetOfMarks"),
-}
-
-
-def make_perceiver(name: str | Perceiver, **kwargs: Any) -> Perceiver:
-    """A perceiver by name or ``NAME:OPTION`` spec (see :data:`PERCEIVERS`), or the given instance."""
-    if isinstance(name, Perceiver):
-        return name
-    name, _, option = name.partition(":")
-    if name not in PERCEIVERS:
-        raise UnknownNameError("perceiver", name, list(PERCEIVERS))
-    try:
-        return PERCEIVERS[name](option, **kwargs) if option else PERCEIVERS[name](**kwargs)
-    except TypeError as exc:
-        raise LmaError(f"perceiver {name!r} does not take {'the option ' + repr(option) if option else 'these options'}: {exc}") from None
+def make_perceiver(spec: str | Perceiver | None, **options: Any) -> Perceiver:
+    """A perceiver by spec (``ocr``, ``caption:MODEL_SPEC``; :func:`lma.registry.parse_spec`), or the instance."""
+    return perceivers.build(spec or "passthrough", **options)

@@ -13,8 +13,8 @@ from typing import Any
 
 from lma.core import Observation
 from lma.models.base import ChatModel, ModelError, load_model
-from lma.perception import Percept, Perceiver, shown
-from lma.registry import LmaError
+from lma.perception.base import Percept, Perceiver, shown
+from lma.errors import LmaError
 
 PROMPT = ("Describe this image for an agent that cannot see it: the objects, their colors and positions, "
           "and any text. Be brief and factual.")
@@ -47,3 +47,8 @@ class Caption(Perceiver):
         caption = answer.text.strip()
         return Percept(f"{text}\n\nWhat the image shows (described by {self.vlm.name}): {caption}",
                        shown(image, model), {"caption": caption}, answer.usage)
+
+
+def from_spec(target: str | None = None, **options: Any) -> Caption:
+    """``caption:MODEL_SPEC``: the captioning model is the target."""
+    return Caption(target, **options)

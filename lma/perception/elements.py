@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from lma.core import Observation
-from lma.perception import Percept, Perceiver, shown
+from lma.perception.base import Percept, Perceiver, shown
 
 
 def valid_elements(obs: Observation) -> list[dict[str, Any]]:

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from lma.core import Observation
-from lma.perception import Percept, Perceiver, shown
-from lma.perceivers.elements import valid_elements, with_listing
+from lma.perception.base import Percept, Perceiver, shown
+from lma.perception.elements import valid_elements, with_listing
 
 PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (0, 128, 128),
            (240, 50, 230), (128, 0, 0), (0, 0, 128), (128, 128, 0)]

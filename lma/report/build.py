@@ -1,10 +1,10 @@
-"""``lma report RUN_DIR``: ``report.md`` and a self-contained ``report.html`` for a run.
+"""A run's report: ``report.md`` and a self-contained ``report.html`` (``lma report RUN_DIR``).
 
 What a user gets: which agent is better, where, and at what cost, at a glance (an agents x envs
-matrix of success rates with 95% intervals), every number side by side (:mod:`lma.stats`), paired
-tests between agents, three plots (:mod:`lma.report_plots`), and a page per episode with its
+matrix of success rates with 95% intervals), every number side by side (:mod:`lma.report.stats`), paired
+tests between agents, three plots (:mod:`lma.report.plots`), and a page per episode with its
 trajectory: each step's frame, what the perceiver passed on, the model's outputs, the tool call
-and its result (:mod:`lma.report_html`). Works on ``lma eval`` and ``lma run`` folders, finished
+and its result (:mod:`lma.report.html`). Works on ``lma eval`` and ``lma run`` folders, finished
 or not (a partial run says how many episodes are in).
 
 How it is written: the run's pages are computed before the first byte is written, and every
@@ -16,22 +16,16 @@ URIs and also saved under ``report-files/`` for the Markdown.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 from pathlib import Path
 from typing import Any
 
 from lma.core import EpisodeResult
-from lma.recording import RunDir, read_jsonl
-from lma.registry import LmaError
+from lma.run.recording import RunDir, read_jsonl
+from lma.errors import LmaError
 
 PLOTS = {"success": "success by agent and env", "cost": "success vs tokens and cost", "steps": "steps per episode"}
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", help="a run folder written by lma eval or lma run")
-    p.add_argument("--no-episodes", action="store_true", help="skip the per-episode pages")
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -43,13 +37,9 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 
 def run_layout(config: dict[str, Any], results: list[EpisodeResult]) -> tuple[list[str], list[str], int]:
     """Agents and envs in run order (then any others found in results), and the episodes planned."""
-    if "agents" in config:
-        agents = [a["label"] for a in config["agents"]]
-        envs = list(config.get("envs", []))
-        planned = len(agents) * len(envs) * len(config.get("seeds", []))
-    else:
-        agents, envs = [(config.get("agent") or {}).get("name", "")], [config.get("env", "")]
-        planned = len(config.get("seeds", []))
+    agents = [a["label"] for a in config["agents"]]
+    envs = list(config.get("envs", []))
+    planned = len(agents) * len(envs) * len(config.get("seeds", []))
     ran_agents, ran_envs = {r.agent for r in results}, {r.env for r in results}
     agents = [a for a in dict.fromkeys(agents + [r.agent for r in results]) if a in ran_agents]
     envs = [e for e in dict.fromkeys(envs + [r.env for r in results]) if e in ran_envs]
@@ -58,14 +48,12 @@ def run_layout(config: dict[str, Any], results: list[EpisodeResult]) -> tuple[li
 
 def describe_agents(config: dict[str, Any]) -> dict[str, str]:
     """A one-line description per agent: its survey type and wiring, and its model."""
-    from lma.evaluate import agent_models
+    from lma.run.evaluate import agent_models
     from lma.registry import agents as registry
 
-    entries = config.get("agents") or [{"label": (config.get("agent") or {}).get("name"), "name":
-                                         (config.get("agent") or {}).get("name")}]
     models = agent_models(config)
     out = {}
-    for entry in entries:
+    for entry in config["agents"]:
         try:
             text = registry.spec(entry["name"]).description
         except LmaError:
@@ -76,8 +64,8 @@ def describe_agents(config: dict[str, Any]) -> dict[str, str]:
 
 
 def markdown(run: RunDir, layout: tuple, summaries: list, comparisons: list) -> str:
-    from lma.report_html import pct
-    from lma.stats import ALL_ENVS
+    from lma.report.html import pct
+    from lma.report.stats import ALL_ENVS
 
     agents, envs, planned = layout
     by = {(s.agent, s.env): s for s in summaries}
@@ -114,7 +102,7 @@ def html_report(run: RunDir, config: dict[str, Any], layout: tuple, summaries: l
                 results: list[EpisodeResult], plots: dict[str, bytes], linked: bool = True) -> str:
     import yaml
 
-    from lma import report_html as h
+    from lma.report import html as h
 
     agents, envs, planned = layout
     partial = f" <b>(unfinished: {len(results)} of {planned})</b>" if len(results) < planned else ""
@@ -147,7 +135,7 @@ def episode_steps(run: RunDir, episode_id: str) -> list[dict[str, Any]]:
 def render_episode(run: RunDir, episode_id: str, result: EpisodeResult | None = None,
                    prev_id: str | None = None, next_id: str | None = None) -> Path:
     """Write ``episodes/<id>/index.html`` for one episode (finished or cut off) and return its path."""
-    from lma.report_html import episode_page
+    from lma.report.html import episode_page
 
     steps = episode_steps(run, episode_id)
     if result is None:
@@ -183,9 +171,9 @@ def episode_gif(run: RunDir, episode_id: str, fps: float = 4.0) -> Path:
 
 def build(run_dir: str | Path, episodes: bool = True) -> Path:
     """Compute the whole report, then write it; returns the path of ``report.html``."""
-    from lma import report_plots as plots
-    from lma.evaluate import agent_models
-    from lma.stats import compare_all, in_run_order, summarize
+    from lma.report import plots
+    from lma.run.evaluate import agent_models
+    from lma.report.stats import compare_all, in_run_order, summarize
 
     run = RunDir.open(run_dir)
     config = run.config()
@@ -215,9 +203,3 @@ def build(run_dir: str | Path, episodes: bool = True) -> Path:
     write_atomic(run.path / "report.md", md)
     write_atomic(run.path / "report.html", html)
     return run.path / "report.html"
-
-
-def main(args: argparse.Namespace) -> int:
-    path = build(args.run_dir, episodes=not args.no_episodes)
-    print(f"wrote {path} and {path.with_name('report.md')}")
-    return 0

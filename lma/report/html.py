@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from lma.report_plots import colours, short_env
-from lma.stats import ALL_ENVS, Comparison, Summary
+from lma.report.plots import colours, short_env
+from lma.report.stats import ALL_ENVS, Comparison, Summary
 
 CSS = """
 :root{--ink:#1f2933;--muted:#616e7c;--line:#e4e7eb;--bg:#f7f8fa;--ok:#15803d;--bad:#b91c1c}

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from lma.core import EpisodeResult
-from lma.registry import LmaError
-from lma.stats import Summary
+from lma.errors import LmaError
+from lma.report.stats import Summary
 
 MARKERS = "osD^vP*Xh<>"
 

@@ -1,25 +1,30 @@
-"""``lma eval``: agents x envs x seeds, side by side, in parallel, resumable.
+"""Evaluations: agents x envs x seeds, side by side, in parallel, resumable (``lma eval`` and ``lma run``).
+
+There is one way to run episodes: :func:`prepare` turns settings into a run folder and its jobs,
+:func:`run_jobs` runs them. ``lma run`` is an evaluation of one agent on one env whose jobs run in
+this process (``backend: inline``); ``lma eval`` runs them in worker processes or on Ray. Both write
+the same ``config.yaml`` schema and both resume.
 
 What a user must know:
 
 * Every (agent, env, seed) episode is one job, and every agent gets the same seeds
-  (``seed, seed+1, ...``), so two agents can be compared pair by pair (:mod:`lma.stats`).
+  (``seed, seed+1, ...``), so two agents can be compared pair by pair (:mod:`lma.report.stats`).
 * Jobs run in worker processes (``--backend local``) or as Ray tasks (``--backend ray``); see
-  :mod:`lma.workers`. An episode past ``--episode-timeout`` is killed with its worker and recorded
+  :mod:`lma.run.workers`. An episode past ``--episode-timeout`` is killed with its worker and recorded
   with its error; a crashed worker is replaced; the run goes on.
 * Agents whose model runs locally (``llamacpp:``, ``transformers:``) share one model server per
-  model spec (:mod:`lma.model_server`) instead of loading the weights in every worker.
+  model spec (:mod:`lma.run.model_server`) instead of loading the weights in every worker.
 * ``results.jsonl`` gets one line per finished episode, appended atomically by this process
   alone. Kill the run at any moment (even ``kill -9``) and ``lma eval --resume RUN_DIR`` runs
   exactly the episodes that have no line yet. A resume may change how the run executes
   (``--workers``, ``--backend``) but not what it runs: a different config exits with code 2.
 
-Settings come from defaults, then ``--config FILE.yaml``, then flags (see :data:`DEFAULTS`).
+Settings come from :data:`DEFAULTS`, overlaid by a YAML file and then by the caller's own (the CLI's flags).
 """
 
 from __future__ import annotations
 
-import argparse
+import difflib
 import inspect
 import logging
 import os
@@ -29,13 +34,16 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from lma.registry import LmaError
+from lma.errors import LmaError
+from lma.run.recording import RunDir, new_run_id
+from lma.run.workers import InlinePool, LocalPool, RayPool, check_ray_address, import_modules
 
 DEFAULTS: dict[str, Any] = {
     "agents": None, "envs": None, "episodes": 10, "seed": 0, "model": None, "max_steps": None,
     "step_timeout": 60.0, "episode_timeout": 900.0, "record_frames": True, "prices": {}, "imports": [], "env_args": {},
     "workers": None, "backend": "local", "ray_address": None, "share_models": True, "out": "runs",
 }
+BACKENDS = ("local", "ray", "inline")
 EXECUTION_KEYS = ("workers", "backend", "ray_address", "share_models", "out")  # a resume may change these
 _TYPES: dict[str, tuple[type, ...]] = {
     "agents": (list,), "envs": (list,), "episodes": (int,), "seed": (int,), "model": (str,), "max_steps": (int,),
@@ -47,34 +55,10 @@ KILL_GRACE = 2.0  # seconds past the episode limit before the worker is killed (
 SHARED_BACKENDS = ("llamacpp", "transformers")
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--agents", help="comma-separated agent names, e.g. type1,type4,expert")
-    p.add_argument("--envs", help="comma-separated env ids, e.g. babyai/GoToObj-v0,miniwob/click-button-v0")
-    p.add_argument("--episodes", type=int, help="episodes per agent and env (default 10)")
-    p.add_argument("--seed", type=int, help="first seed; episode i uses seed+i for every agent (default 0)")
-    p.add_argument("--workers", type=int, help="episodes at once (default: the number of CPU cores)")
-    p.add_argument("--backend", choices=["local", "ray"], help="worker processes here (local) or Ray tasks")
-    p.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")
-    p.add_argument("--out", help="folder that receives the run folder (default: runs)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run")
-    p.add_argument("--config", metavar="FILE", help="YAML file with these settings (flags override it)")
-    p.add_argument("--model", help="model for the agents that take one (default: $LMA_MODEL or the embedded model)")
-    p.add_argument("--max-steps", type=int, help="step limit per episode (default: 64)")
-    p.add_argument("--step-timeout", type=float, help="seconds one env call may take (default 60)")
-    p.add_argument("--episode-timeout", type=float, help="seconds one episode may take; then its worker is killed")
-    p.add_argument("--no-frames", dest="record_frames", action="store_const", const=False, help="do not save frames")
-    p.add_argument("--no-share-models", dest="share_models", action="store_const", const=False,
-                   help="let every worker load local models itself")
-    p.add_argument("--env-arg", dest="env_args", action="append", metavar="KEY=VALUE",
-                   help="an option for every env, e.g. time_limit=60 (repeatable; values read as YAML)")
-    p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
-                   help="import a module in every worker first (plugins that register envs or agents)")
-
-
 def load_settings_file(path: str) -> dict[str, Any]:
     import yaml
 
-    from lma.recording import yaml_problem
+    from lma.run.recording import yaml_problem
 
     try:
         data = yaml.safe_load(Path(path).read_text())
@@ -87,27 +71,24 @@ def load_settings_file(path: str) -> dict[str, Any]:
     return data
 
 
-def given_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """What the user asked for: the config file overlaid with the flags that were given."""
-    from lma.cli import parse_env_args
-
-    given = load_settings_file(args.config) if args.config else {}
-    for key in DEFAULTS:
-        value = getattr(args, key, None)
-        if key in ("agents", "envs") and value is not None:
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        elif key == "env_args" and value is not None:  # flags apply to every env ("*")
-            from_file = given.get("env_args") or {}
-            value = {**from_file, "*": {**from_file.get("*", {}), **parse_env_args(value)}}
-        if value is not None:
-            given[key] = value
+def check_settings(given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` itself, once every key is known and every value has its type; raises LmaError."""
     for key, value in given.items():
         if key not in DEFAULTS:
-            raise LmaError(f"unknown setting {key!r} (known: {', '.join(DEFAULTS)})")
+            close = difflib.get_close_matches(key, list(DEFAULTS), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise LmaError(f"unknown setting {key!r}{hint} (known: {', '.join(DEFAULTS)})")
         types = _TYPES[key]
         if value is not None and (not isinstance(value, types) or isinstance(value, bool) and bool not in types):
             raise LmaError(f"setting {key!r} must be {' or '.join(t.__name__ for t in _TYPES[key])}, got {value!r}")
     return given
+
+
+def check_env(env_id: str, env_kwargs: dict[str, Any]) -> None:
+    """Build and close the env once, so unknown ids or options, missing data or packages fail before a run."""
+    from lma.envs import make
+
+    make(env_id, **env_kwargs).close()
 
 
 def takes_model(agent: str) -> bool:
@@ -131,9 +112,8 @@ def agent_model(agent: str, given: str | None) -> str:
     return given or default_model() or DEFAULT_MODEL
 
 
-def resolve(settings: dict[str, Any]) -> dict[str, Any]:
+def resolve(settings: dict[str, Any], command: str = "eval") -> dict[str, Any]:
     """The run's config: names checked, agents' models and seeds spelled out; raises LmaError."""
-    from lma.cli import check_env
     from lma.models.base import split_spec
     from lma.registry import agents, models
 
@@ -141,9 +121,11 @@ def resolve(settings: dict[str, Any]) -> dict[str, Any]:
     if not s["agents"] or not s["envs"]:
         raise LmaError("name the agents and envs to evaluate: --agents type1,expert --envs babyai/GoToObj-v0")
     if s["episodes"] < 1 or (s["workers"] is not None and s["workers"] < 1):
-        raise LmaError("--episodes and --workers must be at least 1")
-    from lma.workers import import_modules
-
+        raise LmaError("episodes and workers must be at least 1")
+    if s["max_steps"] is not None and s["max_steps"] < 1:
+        raise LmaError(f"max_steps must be at least 1, got {s['max_steps']}")
+    if s["backend"] not in BACKENDS:
+        raise LmaError(f"backend must be one of {', '.join(BACKENDS)}, got {s['backend']!r}")
     import_modules(s["imports"])
     resolved = []
     for entry in s["agents"]:
@@ -166,7 +148,7 @@ def resolve(settings: dict[str, Any]) -> dict[str, Any]:
         env_args[env] = {**s["env_args"].get("*", {}), **s["env_args"].get(env, {})}
         check_env(env, env_args[env])  # unknown ids (with suggestions), options, data or packages fail now
     return {
-        "command": "eval",
+        "command": command,
         "settings": settings,
         "agents": resolved,
         "envs": list(dict.fromkeys(s["envs"])),
@@ -185,17 +167,16 @@ def identity(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def open_for_resume(path: str, given: dict[str, Any]):
-    """The run to resume and its config; exits 2 (LmaError) when the given settings differ."""
-    from lma.recording import RunDir
-
+def open_for_resume(path: str | Path, given: dict[str, Any]) -> tuple[RunDir, dict[str, Any]]:
+    """The run to resume and its config; raises LmaError when the given settings differ."""
     run = RunDir.open(path)
     stored = run.config()
-    if stored.get("command") != "eval" or not isinstance(stored.get("agents"), list):
-        raise LmaError(f"{path} was not made by `lma eval` and cannot be resumed by it")
+    if not stored.get("settings"):
+        raise LmaError(f"{path} was made by an older lma without its settings and cannot be resumed")
     asked = {k: v for k, v in given.items() if k not in EXECUTION_KEYS}
     if asked:
-        old, new = identity(stored), identity(resolve({**stored.get("settings", {}), **asked}))
+        old = identity(stored)
+        new = identity(resolve({**stored.get("settings", {}), **asked}, stored.get("command", "eval")))
         differ = [k for k in new if new[k] != old.get(k)]
         if differ:
             raise LmaError(f"cannot resume {path}: its config differs in {', '.join(differ)} "
@@ -206,19 +187,16 @@ def open_for_resume(path: str, given: dict[str, Any]):
 
 
 def agent_models(config: dict[str, Any]) -> dict[str, str | None]:
-    """Agent label -> model spec, for ``lma eval`` and ``lma run`` configs alike."""
-    if "agents" in config:
-        return {a["label"]: a["options"].get("model") for a in config["agents"]}
-    agent = config.get("agent") or {}
-    return {agent.get("name", "agent"): agent.get("model") or (config.get("agent_options") or {}).get("model")}
+    """Agent label -> model spec."""
+    return {a["label"]: a["options"].get("model") for a in config["agents"]}
 
 
 def start_model_servers(config: dict[str, Any]) -> dict[str, Any]:
     """One :class:`SharedModel` per local model spec that workers would otherwise each load."""
-    from lma.model_server import SharedModel, can_serve
+    from lma.run.model_server import SharedModel, can_serve
 
     execution = config["execution"]
-    if not execution.get("share_models", True) or execution.get("ray_address"):
+    if not execution.get("share_models", True) or execution.get("ray_address") or execution.get("backend") == "inline":
         return {}
     specs = {a["options"].get("model") for a in config["agents"]} - {None}
     if not can_serve() and any(s.split(":", 1)[0] in SHARED_BACKENDS for s in specs):
@@ -237,7 +215,7 @@ def start_model_servers(config: dict[str, Any]) -> dict[str, Any]:
 
 def make_jobs(config: dict[str, Any], servers: dict[str, Any]) -> list:
     """Every episode of the run, ordered seed by seed so a partial run is already paired."""
-    from lma.workers import Job
+    from lma.run.workers import Job
 
     jobs = []
     for seed in config["seeds"]:
@@ -334,22 +312,29 @@ def seal_results(run: Any) -> None:
                 f.write(b"\n")
 
 
-def main(args: argparse.Namespace) -> int:
-    from lma.cli import print_table
-    from lma.recording import RunDir, new_run_id
-    from lma.stats import in_run_order, summarize
-    from lma.workers import LocalPool, RayPool, check_ray_address, import_modules
-
-    given = given_settings(args)
-    if args.resume:
-        run, config = open_for_resume(args.resume, given)
+def prepare(given: dict[str, Any], *, resume: str | Path | None = None,
+            command: str = "eval") -> tuple[RunDir | None, dict[str, Any]]:
+    """The run to resume (or None: :func:`run_jobs` creates it) and its config; raises LmaError."""
+    check_settings(given)
+    if resume:
+        run, config = open_for_resume(resume, given)
         import_modules(config.get("imports", []))
         seal_results(run)
-    else:
-        config = resolve(given)
-        run = None
-    if config["execution"].get("backend") == "ray" and config["execution"].get("ray_address"):
-        check_ray_address(config["execution"]["ray_address"])
+        return run, config
+    return None, resolve(given, command)
+
+
+def run_jobs(config: dict[str, Any], run: RunDir | None = None, *, name: str | None = None,
+             on_start: Any = None) -> RunDir:
+    """Run every job of ``config`` that has no result in ``run`` yet (a new run folder when None).
+
+    ``on_start(run)`` is called once the run folder exists, before the first episode (the CLI uses
+    it to say where an interrupted run is saved). Returns the run; its results are in
+    ``run.results()``.
+    """
+    execution = config["execution"]
+    if execution.get("backend") == "ray" and execution.get("ray_address"):
+        check_ray_address(execution["ray_address"])
     servers = start_model_servers(config)
     pool = None
     try:
@@ -358,19 +343,16 @@ def main(args: argparse.Namespace) -> int:
         if run is None:
             for agent in config["agents"]:
                 agent["config"] = {**agent_configs[agent["label"]], "model": agent["options"].get("model")}
-            name = "eval-" + "-".join(a["label"] for a in config["agents"])
-            run = RunDir.create(given.get("out", DEFAULTS["out"]), new_run_id(name), config)
+            name = name or "eval-" + "-".join(a["label"] for a in config["agents"])
+            run = RunDir.create(config["settings"].get("out", DEFAULTS["out"]), new_run_id(name), config)
+        if on_start is not None:
+            on_start(run)
         done = {r.episode_id: r for r in run.results()}
         todo = [j for j in jobs if j.episode_id not in done]
-        execution = config["execution"]
         progress = Progress(len(jobs), [done[j.episode_id] for j in jobs if j.episode_id in done],
                             [a["label"] for a in config["agents"]])
         if todo:
-            workers = min(execution["workers"], len(todo))
-            if execution.get("backend") == "ray":
-                pool = RayPool(workers, run, config.get("imports", []), execution.get("ray_address"))
-            else:
-                pool = LocalPool(workers, run, config.get("imports", []))
+            pool = make_pool(execution, run, config.get("imports", []), min(execution["workers"], len(todo)))
             schedule(run, todo, pool, progress)
         progress.close()
     finally:
@@ -378,11 +360,13 @@ def main(args: argparse.Namespace) -> int:
             pool.close()
         for server in servers.values():
             server.close()
-    results = in_run_order(run.results(), [a["label"] for a in config["agents"]], config["envs"])
-    rows = [{"agent": s.agent, "env": s.env, "episodes": s.n, "success": f"{s.success_rate:.0%}",
-             "95% CI": f"{s.ci_low:.0%}-{s.ci_high:.0%}", "return": s.return_mean, "steps": s.steps_mean,
-             "tokens": s.tokens_in_mean + s.tokens_out_mean, "errors": s.errors}
-            for s in summarize(results, agent_models(config), config.get("prices"))]
-    print_table(rows, ["agent", "env", "episodes", "success", "95% CI", "return", "steps", "tokens", "errors"])
-    print(f"{len(results)} episodes in {run.path}; write the report with: lma report {run.path}")
-    return 0
+    return run
+
+
+def make_pool(execution: dict[str, Any], run: RunDir, imports: list[str], workers: int) -> Any:
+    """The pool of the run's backend: this process, worker processes, or Ray tasks."""
+    if execution.get("backend") == "inline":
+        return InlinePool(run)
+    if execution.get("backend") == "ray":
+        return RayPool(workers, run, imports, execution.get("ray_address"))
+    return LocalPool(workers, run, imports)

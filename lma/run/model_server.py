@@ -25,7 +25,7 @@ import threading
 import time
 from typing import Any
 
-from lma.registry import LmaError, describe_error
+from lma.errors import LmaError, describe_error
 
 
 def exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
@@ -52,7 +52,7 @@ def _serve(spec: str, conn: Any, parent_pid: int) -> None:
         import uvicorn
 
         from lma.models import load_model
-        from lma.serve import build_app
+        from lma.serve.app import build_app
 
         model = load_model(spec)
         app = build_app(model, name=spec)

@@ -28,7 +28,7 @@ import numpy as np
 import yaml
 
 from lma.core import EpisodeResult, StepRecord, to_jsonable
-from lma.registry import LmaError
+from lma.errors import LmaError
 
 
 class RunDirError(LmaError):
@@ -79,6 +79,20 @@ def yaml_problem(exc: Exception) -> str:
     return f"{where}: {getattr(exc, 'problem', None) or exc}"
 
 
+def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A config in today's schema (:mod:`lma.run.evaluate`); ``lma run`` folders written before
+    ``lma run`` became a one-agent evaluation (one ``agent``, one ``env``) are read as one."""
+    if "agents" in config or "agent" not in config:
+        return config
+    agent, env = config.get("agent") or {}, config.get("env", "")
+    label = agent.get("name", "agent")
+    old = {k: config.pop(k, None) for k in ("agent", "agent_options", "env", "env_kwargs")}
+    options = {**({"model": agent["model"]} if agent.get("model") else {}), **(old["agent_options"] or {})}
+    return {**config, "agents": [{"label": label, "name": label, "options": options, "config": agent}],
+            "envs": [env], "env_args": {env: old["env_kwargs"] or {}},
+            "execution": {"workers": 1, "backend": "inline"}}
+
+
 class RunDir:
     """One run's folder; see the module docstring."""
 
@@ -109,7 +123,7 @@ class RunDir:
             raise RunDirError(f"{self.path / 'config.yaml'} is not valid YAML{yaml_problem(exc)}") from None
         if not isinstance(config, dict):
             raise RunDirError(f"{self.path / 'config.yaml'} does not hold a mapping")
-        return config
+        return upgrade_config(config)
 
     @property
     def results_path(self) -> Path:

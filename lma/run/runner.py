@@ -4,7 +4,7 @@
 reset or step, a step that hangs past ``step_timeout``, an agent that fails, or an episode past
 ``episode_timeout`` all end the episode with ``error`` set, so the next episode still runs. A hung
 env call is abandoned on its thread (the env is then closed); for a hard guarantee run episodes
-in worker processes (:mod:`lma.evaluate`), which are killed at the episode limit.
+in worker processes (:mod:`lma.run.evaluate`), which are killed at the episode limit.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import gymnasium as gym
 
 from lma.agents.base import Agent
 from lma.core import Decision, EpisodeResult, StepRecord, Task, ToolCall, Usage
-from lma.recording import EpisodeRecorder, episode_id
-from lma.registry import describe_error, make
+from lma.run.recording import EpisodeRecorder, episode_id
+from lma.errors import describe_error
+from lma.envs import make
 
 T = TypeVar("T")
 DEFAULT_MAX_STEPS = 64

@@ -1,9 +1,11 @@
 """Where evaluation episodes run: a pool of local worker processes, or tasks on a Ray cluster.
 
-Every (agent, env, seed) episode is one :class:`Job`. Both pools offer the same small interface
-to the scheduler in :mod:`lma.evaluate`: ``capacity`` jobs at once, ``submit(job)``,
+Every (agent, env, seed) episode is one :class:`Job`. The pools offer the same small interface
+to the scheduler in :mod:`lma.run.evaluate`: ``capacity`` jobs at once, ``submit(job)``,
 ``wait(timeout) -> [(job, result)]``, ``kill(job, reason) -> result`` and ``close()``.
 
+* :class:`InlinePool`: one job at a time in this very process (``lma run``); the runner's own time
+  limits apply, and agents stay loaded between episodes.
 * :class:`LocalPool`: ``capacity`` processes started with ``spawn``, one pipe each (a killed worker
   cannot corrupt a queue the others share). A worker keeps its agents between episodes. A worker
   that dies (segfault, ``os._exit``, the OOM killer) or is killed at the episode time limit is
@@ -35,9 +37,9 @@ from typing import Any
 
 from lma.agents.base import Agent
 from lma.core import EpisodeResult, Task
-from lma.model_server import exit_with_parent
-from lma.recording import EpisodeRecorder, RunDir, episode_id, read_jsonl
-from lma.registry import LmaError, describe_error
+from lma.run.model_server import exit_with_parent
+from lma.run.recording import EpisodeRecorder, RunDir, episode_id, read_jsonl
+from lma.errors import LmaError, describe_error
 
 
 @dataclass
@@ -81,8 +83,8 @@ def build_agent(job: Job, cache: dict[str, Agent]) -> Agent:
 
 
 def execute(job: Job, folder: Path, cache: dict[str, Agent]) -> EpisodeResult:
-    """Run one job, recording into ``folder``; never raises (see :func:`lma.runner.run_episode`)."""
-    from lma.runner import run_episode
+    """Run one job, recording into ``folder``; never raises (see :func:`lma.run.runner.run_episode`)."""
+    from lma.run.runner import run_episode
 
     try:
         agent = build_agent(job, cache)
@@ -125,6 +127,30 @@ def _worker_main(conn: Any, run_path: str, imports: list[str], log_path: str, pa
         conn.send(result.to_json())
     for agent in cache.values():
         agent.close()
+
+
+class InlinePool:
+    """Runs each job in this process when the scheduler waits for it; see the module docstring."""
+
+    capacity = 1
+
+    def __init__(self, run: RunDir):
+        self.run, self.cache = run, {}
+        self.job: Job | None = None
+
+    def submit(self, job: Job) -> None:
+        self.job = job
+
+    def wait(self, timeout: float) -> list[tuple[Job, EpisodeResult]]:
+        job, self.job = self.job, None
+        return [] if job is None else [(job, execute(job, self.run.path / "episodes" / job.episode_id, self.cache))]
+
+    def kill(self, job: Job, reason: str) -> EpisodeResult:  # pragma: no cover - wait() never leaves one running
+        raise RuntimeError("an inline job cannot outlive wait()")
+
+    def close(self) -> None:
+        for agent in self.cache.values():
+            agent.close()
 
 
 @dataclass

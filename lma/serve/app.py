@@ -20,7 +20,6 @@ HTTP 400, a model failure 500, and the server goes on serving. It binds loopback
 
 # No `from __future__ import annotations` here: FastAPI reads the route functions' annotations,
 # which name classes imported inside build_app.
-import argparse
 import asyncio
 import ipaddress
 import json
@@ -32,23 +31,10 @@ import uuid
 from typing import Any
 
 from lma.models.base import DEFAULT_MODEL, ChatModel, Completion, ModelError, Request
-from lma.registry import LmaError, describe_error
+from lma.errors import LmaError, describe_error
 
 MAX_TOKENS_LIMIT = 32768
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "user"}
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model spec (default {DEFAULT_MODEL}), e.g. "
-                   "transformers:/path/to/model?device=cuda")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--engine", choices=["transformers", "vllm"], default="transformers",
-                   help="transformers: lma's own server for any lma model (default); vllm: exec `vllm serve`")
-    p.add_argument("--allow-remote", action="store_true", help="allow binding an address other than loopback")
-    p.add_argument("--name", help="the model id clients send and /v1/models lists (default: the spec)")
-    p.add_argument("--max-batch", type=int, help="most requests decoded together (default 32)")
-    p.add_argument("--batch-wait-ms", type=float, help="how long a batch waits for more requests (default 5)")
 
 
 def check_host(host: str, allow_remote: bool) -> None:
@@ -64,20 +50,19 @@ def check_host(host: str, allow_remote: bool) -> None:
                        "machines; add --allow-remote if that is what you want")
 
 
-def exec_vllm(args: argparse.Namespace) -> int:
-    """Replace this process with ``vllm serve`` for the model folder of ``args.model``."""
+def exec_vllm(model: str, host: str, port: int, name: str | None = None) -> None:
+    """Replace this process with ``vllm serve`` for the model folder of the ``transformers:`` spec ``model``."""
     binary = shutil.which("vllm")
     if binary is None:
         raise LmaError("--engine vllm needs vLLM, which is not installed here (pip install vllm, on a machine with "
                        "a CUDA GPU); --engine transformers serves the model with lma's own server")
-    backend, _, target = args.model.partition(":")
+    backend, _, target = model.partition(":")
     if backend != "transformers" or not target:
         raise LmaError("--engine vllm serves Hugging Face models: give --model transformers:PATH_OR_ID")
-    command = [binary, "serve", target.split("?")[0], "--host", args.host, "--port", str(args.port),
-               "--served-model-name", args.name or args.model]
+    command = [binary, "serve", target.split("?")[0], "--host", host, "--port", str(port),
+               "--served-model-name", name or model]
     print("exec " + " ".join(command), flush=True)
     os.execv(binary, command)
-    return 0  # not reached
 
 
 # -- requests -----------------------------------------------------------------------------------
@@ -272,20 +257,23 @@ def _check_port(host: str, port: int) -> None:
             raise LmaError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
-def main(args: argparse.Namespace) -> int:
-    check_host(args.host, args.allow_remote)
-    if args.engine == "vllm":
-        return exec_vllm(args)
+def serve(model: str = DEFAULT_MODEL, host: str = "127.0.0.1", port: int = 8000, *, engine: str = "transformers",
+          allow_remote: bool = False, name: str | None = None, max_batch: int | None = None,
+          batch_wait_ms: float | None = None) -> None:
+    """Serve the model ``model`` (a spec) on ``host:port`` until interrupted; ``engine="vllm"`` execs vLLM."""
+    check_host(host, allow_remote)
+    if engine == "vllm":
+        exec_vllm(model, host, port, name)
+        return
     try:
         import uvicorn
     except ImportError:
         raise LmaError("lma serve needs fastapi and uvicorn: pip install 'lma[serve]'") from None
     from lma.models import load_model
 
-    _check_port(args.host, args.port)
-    model = load_model(args.model)
-    app = build_app(model, name=args.name, max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms)
-    print(f"lma serve: {model.name} at http://{args.host}:{args.port}/v1 (Ctrl-C stops)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    model.close()
-    return 0
+    _check_port(host, port)
+    chat_model = load_model(model)
+    app = build_app(chat_model, name=name, max_batch=max_batch, batch_wait_ms=batch_wait_ms)
+    print(f"lma serve: {chat_model.name} at http://{host}:{port}/v1 (Ctrl-C stops)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+    chat_model.close()

@@ -21,8 +21,8 @@ from typing import Any
 
 from lma.core import EpisodeResult, StepRecord, ToolCall
 from lma.models.base import Message
-from lma.recording import RunDir
-from lma.registry import LmaError
+from lma.run.recording import RunDir
+from lma.errors import LmaError
 
 
 class TrainingDataError(LmaError):
@@ -70,8 +70,8 @@ def replayed_examples(rows: list[dict[str, Any]], env_id: str, seed: int, source
                       history_size: int) -> list[Example]:
     """Examples with prompts rebuilt by replaying the episode; see the module docstring."""
     from lma.agents.llm import history_line, plan_input
-    from lma.planning import Planner
-    from lma.registry import make
+    from lma.planning.planner import Planner
+    from lma.envs import make
     from lma.tools.base import validate_call
 
     prompt = Planner(model=None)  # only its messages() is used: no model is called

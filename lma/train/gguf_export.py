@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from lma.registry import LmaError
+from lma.errors import LmaError
 
 NAMES = {
     "model.embed_tokens.weight": "token_embd.weight",

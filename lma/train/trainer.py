@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lma.registry import LmaError
-from lma.sft_data import Example
+from lma.errors import LmaError
+from lma.train.data import Example
 
 
 class FinetuneError(LmaError):

@@ -1,0 +1,83 @@
+"""``lma finetune``: train a planner on recorded runs (:mod:`lma.train.finetune`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lma.errors import LmaError
+from lma.train.finetune import DEFAULT_BASE
+
+HELP = "fine-tune a local planner on recorded trajectories (Type II)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="runs", metavar="RUN_DIR[,RUN_DIR...]",
+                   help="run folders whose successful episodes are the training data (or .jsonl data files)")
+    p.add_argument("--base", help=f"model to start from: llamacpp:NAME_OR_GGUF or transformers:DIR "
+                                  f"(default: {DEFAULT_BASE}; with --merge: the adapter's base)")
+    p.add_argument("--out", help="folder to write the fine-tuned model to (must not exist)")
+    p.add_argument("--lora", action="store_true", help="train LoRA adapters (merged into the saved model)")
+    p.add_argument("--adapter-only", action="store_true", help="with --lora: save the adapter alone, unmerged")
+    p.add_argument("--merge", metavar="ADAPTER_DIR", help="merge an adapter saved with --adapter-only; no training")
+    p.add_argument("--export-gguf", metavar="MODEL_DIR",
+                   help="write MODEL_DIR (fine-tuned from a GGUF --base) as a GGUF file --out, for llama.cpp")
+    p.add_argument("--save-data", metavar="FILE.jsonl",
+                   help="write the training examples to this file (without --out: only that, no training)")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--lr", type=float, help="learning rate (default: 1e-3 with --lora, else 5e-5)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    p.add_argument("--max-length", type=int, default=1024, help="longer examples (in tokens) are skipped")
+    p.add_argument("--history", type=int, help="past steps in each prompt (default: the agents' default)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def main(args: argparse.Namespace) -> int:
+    from lma.train.finetune import default_history, finetune, merge
+    from lma.train.trainer import TrainSettings
+
+    if not args.out and not (args.save_data and args.runs and not args.merge and not args.export_gguf):
+        raise LmaError("--out DIR is required (only --from with --save-data runs without it)")
+    if args.export_gguf:
+        from lma.train.gguf_export import export_gguf
+
+        if Path(args.out).exists():
+            raise LmaError(f"{args.out} already exists: choose a new --out file")
+        export_gguf(args.export_gguf, args.base or DEFAULT_BASE, args.out)
+        print(f"saved {args.out}; use it with: lma run --agent type2 --model llamacpp:{args.out} --env ENV")
+        return 0
+    if args.merge:
+        merge(args.merge, args.out, args.base)
+        print(f"saved {args.out}; use it with: lma run --agent type2 --model transformers:{args.out} --env ENV")
+        return 0
+    if not args.runs:
+        raise LmaError("--from RUN_DIR[,RUN_DIR...] is required (or --merge ADAPTER_DIR)")
+    if args.adapter_only and not args.lora:
+        raise LmaError("--adapter-only needs --lora")
+    for name in ("epochs", "batch_size", "max_steps", "max_length"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise LmaError(f"--{name.replace('_', '-')} must be positive")
+    settings = TrainSettings(lora=args.lora, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                             max_steps=args.max_steps, max_length=args.max_length, seed=args.seed,
+                             adapter_only=args.adapter_only)
+    sources = [r for r in args.runs.split(",") if r]
+    if not args.out:
+        from lma.train.data import collect_examples, save_examples
+
+        examples, episodes = collect_examples(sources, args.history if args.history is not None else default_history())
+        save_examples(examples, args.save_data)
+        print(f"wrote {len(examples)} examples from {episodes} episodes to {args.save_data}")
+        return 0
+    info = finetune(sources, args.base or DEFAULT_BASE, args.out, settings, args.history, args.save_data)
+    f = info["figures"]
+    print(f"trained on {f['examples']} steps of {info['episodes']} episodes: {f['steps']} optimizer steps, "
+          f"loss {f['train_loss']}, {f['seconds']:.0f}s, {f['tokens_per_second']} tokens/s on {f['device']}",
+          file=sys.stderr)
+    if args.adapter_only:
+        print(f"saved the adapter in {args.out}; merge it with: lma finetune --merge {args.out} --out DIR")
+    else:
+        print(f"saved {args.out}; use it with: lma run --agent type2 --model transformers:{args.out} --env ENV")
+    return 0

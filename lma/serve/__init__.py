@@ -1,0 +1,1 @@
+"""Serving a local model over an OpenAI-compatible HTTP API (one batched model behind FastAPI)."""

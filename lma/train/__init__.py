@@ -1,0 +1,1 @@
+"""Training planners on recorded runs: examples from trajectories, LoRA/full fine-tuning, GGUF export."""

@@ -5,7 +5,8 @@ and of a tunnel (https, ws, wss) only ``host:port``. Playwright sees more of wha
 request's URL and kind, redirects, WebSockets) but decides nothing. :class:`News` joins the two
 for the report: a refused tunnel to ``127.0.0.1:9`` becomes ``refused websocket to
 ws://127.0.0.1:9/ws`` when the page had just opened that WebSocket (tunnels to one endpoint are
-matched to its URLs in the order they were seen). A refusal Playwright never saw (a shared
+matched to the URLs seen for it during the same action, in order: a best match, where the
+endpoint is the proxy's fact). A refusal Playwright never saw (a shared
 worker's request, one Chromium made itself) is reported as the proxy saw it. Nothing here allows
 or refuses anything.
 
@@ -106,6 +107,7 @@ class News:
     def take(self) -> tuple[list[Refusal], list[Failure]]:
         """The refusals and the failed navigations recorded since the last call, named."""
         self._catch_up()
+        self._tunnels.clear()  # URLs seen during an action name only that action's refusals
         refused, failed = self._taken
         self._taken = (len(self._refusals), len(self._failures))
         return self._refusals[refused:], [f for f in self._failures[failed:] if f.kind in _NAVIGATIONS]

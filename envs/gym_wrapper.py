@@ -50,8 +50,8 @@ def _frame_space(inner: gym.Env) -> Frame:
         return Frame(never=True)
     inner.reset()
     frame = inner.render()
-    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-        return Frame(never=True)  # renders something else; the wrapper then shows no frame
+    if frame is None or not Frame().contains(frame):
+        return Frame(never=True)  # it renders something other than an RGB frame: the wrapper shows none
     return Frame(frame.shape[:2], optional=False)
 
 

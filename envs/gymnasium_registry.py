@@ -40,9 +40,9 @@ def make_env(lma_id: str, render_mode: str | None = None, **kwargs: Any) -> gym.
     """Gymnasium's entry point for every lma id: the env ``lma.make(lma_id, **kwargs)`` builds."""
     if render_mode not in (None, "rgb_array"):
         raise LmaError(f"lma envs render 'rgb_array' only (the last frame), not {render_mode!r}")
-    import lma  # here: lma's registry imports this module while it discovers envs
+    from lma.envs import make  # here: lma.envs may import this module while it registers its envs
 
-    return lma.make(lma_id, **kwargs)
+    return make(lma_id, **kwargs)
 
 
 def register_envs(lma_ids: Iterable[str]) -> list[str]:

@@ -14,45 +14,29 @@ wired (``memory_mode``):
 Both long-term modes write the episode (experience, reflection, and on success the skill) when it
 ends (:mod:`lma.agents.experience`); they differ in how the planner reaches memory.
 
-The prompt for a step is assembled by :func:`plan_input` alone, with past steps written by
-:func:`history_line`: ``lma finetune`` rebuilds training prompts with the same two functions, so a
-fine-tuned planner is trained on exactly the prompts it is asked at inference.
+The prompt for a step is assembled by :func:`lma.planning.prompt.plan_input` from the episode's
+past :class:`~lma.planning.prompt.Turn` s (what the planner read, the call, its outcome):
+``lma finetune`` rebuilds training prompts with the same function, so a fine-tuned planner is
+trained on exactly the prompts it is asked at inference.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
 
 from lma.agents.base import Agent
 from lma.agents.experience import SkillReplay, episode_memories, format_memory
-from lma.core import Decision, EpisodeResult, Observation, StepRecord, Task, ToolResult, Usage
+from lma.core import Decision, EpisodeResult, Observation, StepRecord, Task, ToolResult
 from lma.memory import Memory, MemoryItem, make_memory
 from lma.models.base import ChatModel, load_model
 from lma.perception.base import make_perceiver
-from lma.planning.planner import PlanInput, Planner
+from lma.planning.planner import Planner
+from lma.planning.prompt import DEFAULT_HISTORY, Turn, plan_input
 from lma.tools.base import Tool, tool
 
 MEMORY_MODES = ("none", "tool", "native")
-DEFAULT_HISTORY = 4
-
-
-def history_line(record: StepRecord) -> str:
-    """How one past step reads in the planner's prompt."""
-    outcome = record.error or record.result or "ok"
-    return f"{record.step}. {record.call} -> {outcome[:160]}"
-
-
-def plan_input(observation: str, tools: Sequence[Tool], history: Sequence[str], *,
-               history_size: int = DEFAULT_HISTORY, memories: Sequence[str] = (), scratch: Sequence[str] = (),
-               images: tuple = ()) -> PlanInput:
-    """The planner's input for one step: the last ``history_size`` history lines, then this
-    step's agent-side tool results (``scratch``), the recalled ``memories`` and the observation."""
-    recent = list(history[-history_size:]) if history_size > 0 else []
-    return PlanInput(observation=observation, tools=list(tools), history=recent + list(scratch),
-                     memories=list(memories), images=images)
 
 
 class LLMAgent(Agent):
@@ -86,8 +70,9 @@ class LLMAgent(Agent):
         self.memory_mode, self.history_size, self.recall_k = memory_mode, history, recall_k
         self.max_inner_calls = max_inner_calls
         self.planner = Planner(self.model, retries=retries, max_tokens=max_tokens, temperature=temperature)
-        self.history: list[str] = []
+        self.turns: list[Turn] = []
         self.steps: list[StepRecord] = []
+        self._read = ""  # what the planner read this step: the turn's observation
         self.replay = SkillReplay()
 
     def config(self) -> dict[str, Any]:
@@ -102,7 +87,7 @@ class LLMAgent(Agent):
 
     def reset(self, task: Task, env: gym.Env) -> None:
         super().reset(task, env)
-        self.history, self.steps = [], []
+        self.turns, self.steps = [], []
         self.replay = SkillReplay()
 
     def memory_tools(self) -> list[Tool]:
@@ -137,11 +122,12 @@ class LLMAgent(Agent):
         if self.memory_mode == "native":
             recalled = [format_memory(m) for m in self.memory.recall(percept.text, k=self.recall_k,
                                                                      where={"env": self.task.env_id})]
+        self._read = percept.text
         usage, inner_calls, scratch = percept.usage, [], []  # a captioning model's tokens count too
         trace: dict[str, Any] = {"perception": percept.text, "percept": percept.data, "memories": recalled}
         for _ in range(self.max_inner_calls + 1):
-            given = plan_input(percept.text, env_tools + agent_tools, self.history, history_size=self.history_size,
-                               memories=recalled, scratch=scratch, images=percept.images)
+            given = plan_input(percept.text, env_tools + agent_tools, self.turns, goal=self.task.goal,
+                               history=self.history_size, memories=recalled, scratch=scratch, images=percept.images)
             plan = self.planner.plan(given)
             usage = usage + plan.usage
             trace.update(messages=plan.messages, outputs=plan.outputs)
@@ -157,7 +143,9 @@ class LLMAgent(Agent):
 
     def observe(self, record: StepRecord) -> None:
         self.steps.append(record)
-        self.history.append(history_line(record))
+        if record.call is not None:
+            self.turns.append(Turn.of(record, read=self._read or None))
+        self._read = ""
 
     def end(self, result: EpisodeResult) -> None:
         if self.memory_mode != "none":

@@ -108,6 +108,8 @@ class ToolEnv(gym.Env):
     # One frame per step: render_fps is only the speed at which a video of an episode plays.
     metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
     tools: list[Tool]
+    # The env's own step limit, where it has one (the runner uses it when the task sets none).
+    max_episode_steps: int | None = None
 
     def __init__(self) -> None:
         self.tools = []

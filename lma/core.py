@@ -53,17 +53,24 @@ class ToolResult:
 
 @dataclass
 class Usage:
-    """Tokens and seconds a model spent; summed over a step or an episode."""
+    """Tokens and seconds a model spent; summed over a step or an episode.
+
+    ``tokens_in`` counts every prompt token; ``tokens_cached`` those of them the backend did not
+    evaluate again because it kept them from an earlier request (a KV-cache prefix), so
+    ``tokens_in - tokens_cached`` is the prompt work actually done.
+    """
 
     tokens_in: int = 0
     tokens_out: int = 0
     latency: float = 0.0
+    tokens_cached: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             self.tokens_in + other.tokens_in,
             self.tokens_out + other.tokens_out,
             self.latency + other.latency,
+            self.tokens_cached + other.tokens_cached,
         )
 
 
@@ -128,6 +135,7 @@ class EpisodeResult:
     model_seconds: float = 0.0
     seconds: float = 0.0
     error: str | None = None
+    tokens_cached: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from lma.core import Task  # noqa: E402
 from lma.run.recording import RunDir, episode_id  # noqa: E402
 from lma.registry import LmaError  # noqa: E402
 from lma.run.runner import run_episode  # noqa: E402
-from lma.train.data import TrainingDataError, collect_examples, target_text  # noqa: E402
+from lma.planning.prompt import call_text  # noqa: E402
+from lma.train.data import TrainingDataError, collect_examples  # noqa: E402
 from lma.train.trainer import FinetuneError, encode, load_base  # noqa: E402
 
 ENV = "babyai/GoToObj-v0"
@@ -43,19 +44,24 @@ def tiny_model(tmp_path_factory):
 
 
 def test_rebuilt_prompts_are_the_prompts_the_agent_sends(expert_run, tmp_path, scripted_model):
-    examples, episodes = collect_examples([expert_run], history_size=4)
+    examples, episodes = collect_examples([expert_run], history=2)
     assert episodes == 3
-    first_episode = [e for e in examples if "__s0#" in e.source]
+    by_seed = {seed: [e for e in examples if f"__s{seed}#" in e.source] for seed in range(3)}
+    seed = max(by_seed, key=lambda s: sum(len(e.targets) for e in by_seed[s]))
+    first_episode = by_seed[seed]
+    assert len(first_episode) > 1  # the 2-step window was trimmed: a new conversation began
     # A Type I agent whose (scripted) planner answers exactly what the expert did, on the same seed:
     # the prompts it really sends must be the rebuilt training prompts, step for step.
-    agent = make_agent("type1", model=scripted_model([json.loads(e.target) for e in first_episode]))
-    llm_run = record(tmp_path, agent, [0], "llm")
-    assert [s["trace"]["messages"] for s in RunDir(llm_run).trajectory(episode_id("type1", ENV, 0))] == \
-        [e.messages for e in first_episode]
-    assert json.loads(first_episode[0].target)["args"] == {}
+    calls = [json.loads(target) for e in first_episode for target in e.targets]
+    agent = make_agent("type1", model=scripted_model(calls), history=2)
+    llm_run = record(tmp_path, agent, [seed], "llm")
+    step_prompts = [e.messages[:i] for e in first_episode for i in range(e.first_target, len(e.messages))
+                    if e.messages[i]["role"] == "assistant"]
+    assert [s["trace"]["messages"] for s in RunDir(llm_run).trajectory(episode_id("type1", ENV, seed))] == step_prompts
+    assert json.loads(first_episode[0].targets[0])["args"] == {}
     # Runs of LLM agents are used with their recorded prompts.
-    recorded, _ = collect_examples([llm_run], history_size=4)
-    assert [(e.messages, e.target) for e in recorded] == [(e.messages, e.target) for e in first_episode]
+    recorded, _ = collect_examples([llm_run], history=2)
+    assert [(e.messages, e.first_target) for e in recorded] == [(e.messages, e.first_target) for e in first_episode]
 
 
 def test_mismatched_or_empty_training_sets_are_refused(expert_run, tmp_path):
@@ -78,11 +84,22 @@ def test_mismatched_or_empty_training_sets_are_refused(expert_run, tmp_path):
 
 def test_loss_is_on_the_target_tokens_only(expert_run, tiny_model):
     _, tokenizer = load_base(f"transformers:{tiny_model}")
-    example = collect_examples([expert_run], 4)[0][0]
+    example = max(collect_examples([expert_run], 4)[0], key=lambda e: len(e.targets))
+    assert len(example.targets) > 1  # one conversation trains several steps
     row = encode(example, tokenizer, max_length=4096)
-    target = [t for t, label in zip(row["input_ids"], row["labels"]) if label != -100]
-    assert row["labels"][: len(row["labels"]) - len(target)] == [-100] * (len(row["labels"]) - len(target))
-    assert tokenizer.decode(target).startswith(example.target) and "<|im_end|>" in tokenizer.decode(target)
+    spans, current = [], []
+    for token, label in zip(row["input_ids"], row["labels"]):
+        if label != -100:
+            assert label == token
+            current.append(token)
+        elif current:
+            spans, current = spans + [current], []
+    spans += [current] if current else []
+    assert len(spans) == len(example.targets)  # one labelled span per step, nothing else labelled
+    for span, target in zip(spans, example.targets):
+        assert tokenizer.decode(span).startswith(target) and tokenizer.decode(span).rstrip().endswith("<|im_end|>")
+    unlabelled = tokenizer.decode([t for t, label in zip(row["input_ids"], row["labels"]) if label == -100])
+    assert "Tools:" in unlabelled and "Goal:" in unlabelled
     assert encode(example, tokenizer, max_length=10) is None
 
 
@@ -112,7 +129,8 @@ def test_cli_lora_output_loads_in_the_transformers_backend(expert_run, tiny_mode
 def test_adapter_only_then_merge_and_full_finetuning(expert_run, tiny_model, tmp_path):
     data = tmp_path / "data.jsonl"
     assert main(["finetune", "--from", str(expert_run), "--save-data", str(data)]) == 0
-    assert all(json.loads(line)["target"] for line in data.read_text().splitlines())
+    assert all(json.loads(line)["messages"][json.loads(line)["first_target"]]["role"] == "assistant"
+               for line in data.read_text().splitlines())
     adapter, merged, full = tmp_path / "adapter", tmp_path / "merged", tmp_path / "full"
     assert main(["finetune", "--from", str(data), "--base", str(tiny_model), "--out", str(adapter), "--lora",
                  "--adapter-only", "--max-steps", "1", "--batch-size", "2"]) == 0
@@ -143,7 +161,7 @@ def test_existing_output_is_never_overwritten(expert_run, tiny_model, tmp_path, 
     (tmp_path / "out" / "keep.txt").write_text("mine")
     assert main(["finetune", "--from", str(expert_run), "--base", str(tiny_model), "--out", str(tmp_path / "out")]) == 2
     assert "already exists" in capsys.readouterr().err and (tmp_path / "out" / "keep.txt").read_text() == "mine"
-    assert target_text(__import__("lma").ToolCall("forward")) == '{"name": "forward", "args": {}}'
+    assert call_text(__import__("lma").ToolCall("forward")) == '{"name": "forward", "args": {}}'
 
 
 @pytest.mark.slow
@@ -152,7 +170,7 @@ def test_gguf_export_of_the_embedded_model_is_served_by_llamacpp(tmp_path):
     mapping against the base file, and llama.cpp then plans valid calls with the result."""
     pytest.importorskip("llama_cpp")
     import lma
-    from lma.agents.llm import plan_input
+    from lma.planning.prompt import plan_input
     from lma.train.gguf_export import export_gguf
     from lma.models import load_model
     from lma.planning.planner import Planner

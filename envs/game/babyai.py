@@ -89,6 +89,7 @@ class BabyAIEnv(ToolEnv):
         babyai_mix.register()  # BALROG's mix, which MiniGrid does not ship
         kwargs = {"max_steps": max_steps} if max_steps else {}
         self.inner = gym.make(gym_id, render_mode="rgb_array", **kwargs)
+        self.max_episode_steps = int(self.inner.unwrapped.max_steps)  # MiniGrid's own limit for the level
         self.gym_id = gym_id
         self.tools = [ActionTool(name, description) for name, description in self.action_tools.items()]
         self._names = list(self.action_tools)

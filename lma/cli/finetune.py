@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from lma.errors import LmaError
+from lma.planning.prompt import DEFAULT_HISTORY
 from lma.train.finetune import DEFAULT_BASE
 
 HELP = "fine-tune a local planner on recorded trajectories (Type II)"
@@ -21,8 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lora", action="store_true", help="train LoRA adapters (merged into the saved model)")
     p.add_argument("--adapter-only", action="store_true", help="with --lora: save the adapter alone, unmerged")
     p.add_argument("--merge", metavar="ADAPTER_DIR", help="merge an adapter saved with --adapter-only; no training")
-    p.add_argument("--export-gguf", metavar="MODEL_DIR",
-                   help="write MODEL_DIR (fine-tuned from a GGUF --base) as a GGUF file --out, for llama.cpp")
+    p.add_argument("--export-gguf", metavar="MODEL_OR_ADAPTER_DIR",
+                   help="write MODEL_DIR (fine-tuned from a GGUF --base) as a GGUF file --out for llama.cpp; "
+                        "an adapter folder (--lora --adapter-only) becomes a LoRA GGUF applied over the base")
     p.add_argument("--save-data", metavar="FILE.jsonl",
                    help="write the training examples to this file (without --out: only that, no training)")
     p.add_argument("--epochs", type=float, default=1.0)
@@ -35,18 +37,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from lma.train.finetune import default_history, finetune, merge
+    from lma.train.finetune import finetune, merge
     from lma.train.trainer import TrainSettings
 
     if not args.out and not (args.save_data and args.runs and not args.merge and not args.export_gguf):
         raise LmaError("--out DIR is required (only --from with --save-data runs without it)")
     if args.export_gguf:
-        from lma.train.gguf_export import export_gguf
+        from lma.train.gguf_export import export_gguf, export_lora_gguf
 
         if Path(args.out).exists():
             raise LmaError(f"{args.out} already exists: choose a new --out file")
-        export_gguf(args.export_gguf, args.base or DEFAULT_BASE, args.out)
-        print(f"saved {args.out}; use it with: lma run --agent type2 --model llamacpp:{args.out} --env ENV")
+        base = args.base or DEFAULT_BASE
+        if (Path(args.export_gguf) / "adapter_config.json").is_file():  # a LoRA adapter: applied over the base
+            export_lora_gguf(args.export_gguf, base, args.out)
+            print(f"saved the adapter {args.out}; use it with: lma run --agent type2 "
+                  f"--model '{base}?lora={args.out}' --env ENV")
+        else:
+            export_gguf(args.export_gguf, base, args.out)
+            print(f"saved {args.out}; use it with: lma run --agent type2 --model llamacpp:{args.out} --env ENV")
         return 0
     if args.merge:
         merge(args.merge, args.out, args.base)
@@ -67,7 +75,7 @@ def main(args: argparse.Namespace) -> int:
     if not args.out:
         from lma.train.data import collect_examples, save_examples
 
-        examples, episodes = collect_examples(sources, args.history if args.history is not None else default_history())
+        examples, episodes = collect_examples(sources, args.history if args.history is not None else DEFAULT_HISTORY)
         save_examples(examples, args.save_data)
         print(f"wrote {len(examples)} examples from {episodes} episodes to {args.save_data}")
         return 0

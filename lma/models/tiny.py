@@ -34,7 +34,6 @@ CORPUS = [
 def bpe_tokenizer(vocab_size: int = 400, extra_special: list[str] | None = None, *, chat_template: bool = True) -> Any:
     """A byte-level BPE tokenizer trained here on a small corpus, wrapped for transformers."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     special = SPECIAL + (extra_special or [])
     tok = Tokenizer(models.BPE())

@@ -1,40 +1,23 @@
 """Planning: turn what the agent knows into one valid tool call.
 
-The planner writes a prompt (the tools valid now, the goal and observation, recent steps, and any
-recalled memories), asks the model for JSON matching :func:`lma.tools.base.tool_call_schema`
-(constrained decoding where the backend supports it), and validates the answer against the chosen
-tool's schema. An invalid answer is sent back to the model with the reason, up to ``retries``
-times; after that the step fails with a recorded error instead of crashing the episode. The
-messages it sends are returned too: fine-tuning trains on exactly these prompts.
+The planner renders the step's prompt (:mod:`lma.planning.prompt`), asks the model for JSON
+matching :func:`lma.tools.base.tool_call_schema` (constrained decoding where the backend supports
+it), and validates the answer against the chosen tool's schema. An invalid answer is sent back to
+the model with the reason, up to ``retries`` times; after that the step fails with a recorded
+error instead of crashing the episode. The messages it sends are returned too: fine-tuning trains
+on exactly these prompts.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from lma.core import ToolCall, Usage
 from lma.models.base import ChatModel, Message, ModelError, parse_json
-from lma.tools.base import Tool, tool_call_schema, validate_call
-
-SYSTEM_PROMPT = (
-    "You are an agent that completes tasks by calling tools. Each turn, call exactly one tool. "
-    'Answer only with JSON of the form {"name": "<tool>", "args": {...}}.'
-)
-
-
-@dataclass
-class PlanInput:
-    """Everything the planner may read for one step."""
-
-    observation: str
-    tools: list[Tool]
-    history: list[str] = field(default_factory=list)
-    memories: list[str] = field(default_factory=list)
-    images: tuple[np.ndarray, ...] = ()
+from lma.planning.prompt import SYSTEM_PROMPT, PlanInput, render
+from lma.tools.base import tool_call_schema, validate_call
 
 
 @dataclass
@@ -73,16 +56,8 @@ class Planner:
         self.max_tokens, self.temperature, self.constrained = max_tokens, temperature, constrained
 
     def messages(self, given: PlanInput) -> list[Message]:
-        """The prompt for one step; deterministic, so the same state gives the same prompt."""
-        tools = "\n".join(f"- {t.signature()}: {t.description}" for t in given.tools)
-        parts = [f"Tools:\n{tools}"]
-        if given.memories:
-            parts.append("Relevant memories:\n" + "\n".join(f"- {m}" for m in given.memories))
-        if given.history:
-            parts.append("Recent steps:\n" + "\n".join(given.history))
-        parts.append(given.observation)
-        parts.append("Your next tool call:")
-        return [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": "\n\n".join(parts)}]
+        """The prompt for one step (:func:`lma.planning.prompt.render`); the same state gives the same prompt."""
+        return render(given, self.system_prompt)
 
     def plan(self, given: PlanInput) -> Plan:
         messages = self.messages(given)

@@ -5,6 +5,9 @@ reset or step, a step that hangs past ``step_timeout``, an agent that fails, or 
 ``episode_timeout`` all end the episode with ``error`` set, so the next episode still runs. A hung
 env call is abandoned on its thread (the env is then closed); for a hard guarantee run episodes
 in worker processes (:mod:`lma.run.evaluate`), which are killed at the episode limit.
+
+The step limit is the task's ``max_steps``, else the env's own (``env.unwrapped.max_episode_steps``,
+e.g. MiniGrid's), else :data:`DEFAULT_MAX_STEPS`.
 """
 
 from __future__ import annotations
@@ -104,7 +107,7 @@ def run_episode(
         obs, info = call_with_timeout(lambda: env.reset(seed=task.seed), step_timeout)
         task.goal = task.goal or str(obs.get("data", {}).get("goal") or obs.get("text", "").split("\n")[0])
         agent.reset(task, env)
-        max_steps = task.max_steps or DEFAULT_MAX_STEPS
+        max_steps = task.max_steps or getattr(env.unwrapped, "max_episode_steps", None) or DEFAULT_MAX_STEPS
         for step in range(max_steps):
             if episode_timeout is not None and time.perf_counter() - started > episode_timeout:
                 result.error = f"episode exceeded {episode_timeout:g}s"
@@ -147,6 +150,7 @@ def run_episode(
                 pass
         call_with_timeout.close()
     result.tokens_in, result.tokens_out, result.model_seconds = usage.tokens_in, usage.tokens_out, usage.latency
+    result.tokens_cached = usage.tokens_cached
     result.seconds = time.perf_counter() - started
     try:
         agent.end(result)

@@ -1,15 +1,19 @@
-"""Training data for ``lma finetune``: successful trajectories -> (planner prompt, tool call) pairs.
+"""Training data for ``lma finetune``: successful trajectories -> planner conversations.
 
-Each step of a successful episode becomes one chat-format example: the prompt is exactly what the
-planner is asked at that step at inference, the target is the tool call as the planner's JSON
-(``{"name": ..., "args": {...}}``). Where the trajectory recorded the planner's prompt (runs of
-LLM agents keep it in ``trace["messages"]``) that prompt is used as is. Where it did not (the
-``expert`` agent has no prompt), the episode is replayed in its env from its seed, and the prompt
-is rebuilt at every step with :func:`lma.agents.llm.plan_input` and
-:meth:`lma.planning.Planner.messages`, the same functions the agent calls, with the history
-lines of the recorded steps (:func:`lma.agents.llm.history_line`) and the passthrough perceiver's
-text (the observation's text). The replay checks each observation against the recorded one, so
-a trajectory from another version of the env is refused rather than trained on wrong prompts.
+Every step of a successful episode is supervised with exactly the prompt the planner is asked at
+that step at inference (:mod:`lma.planning.prompt`) and, as target, the tool call as the planner's
+JSON (``{"name": ..., "args": {...}}``). Consecutive steps whose prompts extend each other (the
+prompt layout only appends between window trims) are one :class:`Example`: the conversation up to
+the last of them, whose assistant messages from ``first_target`` on are the targets. One forward
+pass then trains a whole block of steps, each on its own exact prompt.
+
+Where the trajectory recorded the planner's prompt (runs of LLM agents keep it in
+``trace["messages"]``) that prompt is used as is. Where it did not (the ``expert`` agent has no
+prompt), the episode is replayed in its env from its seed and the prompt is rebuilt at every step
+with :func:`lma.planning.prompt.plan_input` and :func:`~lma.planning.prompt.render`, the same
+functions the agent calls, from the recorded turns and the passthrough perceiver's text (the
+observation's text). The replay checks each observation against the recorded one, so a
+trajectory from another version of the env is refused rather than trained on wrong prompts.
 """
 
 from __future__ import annotations
@@ -20,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from lma.core import EpisodeResult, StepRecord, ToolCall
-from lma.models.base import Message
-from lma.run.recording import RunDir
 from lma.errors import LmaError
-
+from lma.models.base import Message
+from lma.planning.prompt import DEFAULT_HISTORY, Turn, call_text, plan_input, render
+from lma.run.recording import RunDir
 
 class TrainingDataError(LmaError):
     """Trajectories that give no usable training data, or data that does not fit its env."""
@@ -31,16 +35,29 @@ class TrainingDataError(LmaError):
 
 @dataclass
 class Example:
-    """One supervised step: the planner's prompt and the tool call it should answer."""
+    """A supervised conversation: the assistant messages from ``first_target`` on are targets."""
 
     messages: list[Message]
-    target: str
+    first_target: int
     source: str
 
+    @property
+    def targets(self) -> list[str]:
+        return [m["content"] for m in self.messages[self.first_target:] if m["role"] == "assistant"]
 
-def target_text(call: ToolCall) -> str:
-    """The planner's answer for ``call``, as the JSON the constrained decoder produces."""
-    return json.dumps({"name": call.name, "args": call.args}, ensure_ascii=False)
+
+def merge_steps(steps: list[tuple[list[Message], str]], source: str) -> list[Example]:
+    """``(prompt, target)`` per step, in order -> conversations: a step whose prompt starts with the
+    previous conversation (prompt + answer) extends it; any other starts a new one."""
+    examples: list[Example] = []
+    for index, (prompt, target) in enumerate(steps):
+        answer: Message = {"role": "assistant", "content": target}
+        last = examples[-1] if examples else None
+        if last is not None and prompt[:len(last.messages)] == last.messages:
+            last.messages = prompt + [answer]
+        else:
+            examples.append(Example(prompt + [answer], len(prompt), f"{source}#{index}"))
+    return examples
 
 
 def _call(row: dict[str, Any]) -> ToolCall | None:
@@ -48,87 +65,95 @@ def _call(row: dict[str, Any]) -> ToolCall | None:
     return ToolCall(call["name"], call.get("args") or {}) if call else None
 
 
-def _history_record(row: dict[str, Any]) -> StepRecord:
-    return StepRecord(row["step"], row.get("observation", ""), _call(row), error=row.get("error"),
-                      result=row.get("result", ""))
+def _turn(row: dict[str, Any], call: ToolCall) -> Turn:
+    record = StepRecord(row["step"], row.get("observation", ""), call, error=row.get("error"),
+                        result=row.get("result", ""))
+    return Turn.of(record)
 
 
-def recorded_examples(rows: list[dict[str, Any]], source: str) -> list[Example] | None:
-    """Examples from the prompts a model-driven agent recorded; None when some step has none."""
-    examples = []
+def recorded_steps(rows: list[dict[str, Any]]) -> list[tuple[list[Message], str]] | None:
+    """The prompts a model-driven agent recorded, with its calls; None when some step has none."""
+    steps = []
     for row in rows:
         call, messages = _call(row), row.get("trace", {}).get("messages")
         if call is None:
             continue
         if not messages:
             return None
-        examples.append(Example(messages, target_text(call), f"{source}#{row['step']}"))
-    return examples
+        steps.append((messages, call_text(call)))
+    return steps
 
 
-def replayed_examples(rows: list[dict[str, Any]], env_id: str, seed: int, source: str,
-                      history_size: int) -> list[Example]:
-    """Examples with prompts rebuilt by replaying the episode; see the module docstring."""
-    from lma.agents.llm import history_line, plan_input
-    from lma.planning.planner import Planner
+def replayed_steps(rows: list[dict[str, Any]], env_id: str, seed: int, source: str, history: int,
+                   env_kwargs: dict[str, Any]) -> list[tuple[list[Message], str]]:
+    """Prompts rebuilt by replaying the episode; see the module docstring."""
     from lma.envs import make
     from lma.tools.base import validate_call
 
-    prompt = Planner(model=None)  # only its messages() is used: no model is called
-    env = make(env_id)
+    env = make(env_id, **env_kwargs)
     try:
         obs, _ = env.reset(seed=seed)
-        history: list[str] = []
-        examples = []
+        goal = str(obs.get("data", {}).get("goal") or obs.get("text", "").split("\n")[0])
+        turns: list[Turn] = []
+        steps = []
         for row in rows:
             where = f"{source} step {row['step']}"
             if row.get("observation", "") != obs.get("text", ""):
                 raise TrainingDataError(f"{where}: the replayed observation differs from the recorded one "
                                         f"(a different env version or non-deterministic env?)")
             call = _call(row)
-            if call is not None:
-                tools = list(env.unwrapped.tools)
-                problem = validate_call(call, tools)
-                if problem:
-                    raise TrainingDataError(f"{where}: recorded call {call} does not fit the env's tools: {problem}")
-                messages = prompt.messages(plan_input(obs.get("text", ""), tools, history, history_size=history_size))
-                examples.append(Example(messages, target_text(call), f"{source}#{row['step']}"))
-                obs, *_ = env.step(call)
-            history.append(history_line(_history_record(row)))
-        return examples
+            if call is None:
+                continue
+            tools = list(env.unwrapped.tools)
+            problem = validate_call(call, tools)
+            if problem:
+                raise TrainingDataError(f"{where}: recorded call {call} does not fit the env's tools: {problem}")
+            steps.append((render(plan_input(obs.get("text", ""), tools, turns, goal=goal, history=history)),
+                          call_text(call)))
+            obs, *_ = env.step(call)
+            turns.append(_turn(row, call))
+        return steps
     finally:
         env.close()
 
 
-def episode_examples(run: RunDir, result: EpisodeResult, history_size: int) -> list[Example]:
+def episode_examples(run: RunDir, result: EpisodeResult, history: int) -> list[Example]:
     rows = run.trajectory(result.episode_id)
     source = f"{run.path.name}/{result.episode_id}"
-    recorded = recorded_examples(rows, source)
-    if recorded is not None:
-        return recorded
-    return replayed_examples(rows, result.env, result.seed, source, history_size)
+    steps = recorded_steps(rows)
+    if steps is None:
+        env_kwargs = (run.config().get("env_args") or {}).get(result.env, {})
+        steps = replayed_steps(rows, result.env, result.seed, source, history, env_kwargs)
+    return merge_steps(steps, source)
 
 
 def save_examples(examples: list[Example], path: str | Path) -> None:
-    """Write examples as JSON lines (``messages``, ``target``, ``source``): data to inspect, or to
-    train on another machine with ``lma finetune --from FILE.jsonl``."""
+    """Write examples as JSON lines (``messages``, ``first_target``, ``source``): data to inspect,
+    or to train on another machine with ``lma finetune --from FILE.jsonl``."""
     with open(path, "w", encoding="utf-8") as f:
         for e in examples:
-            f.write(json.dumps({"messages": e.messages, "target": e.target, "source": e.source}, ensure_ascii=False) + "\n")
+            row = {"messages": e.messages, "first_target": e.first_target, "source": e.source}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def load_examples(path: str | Path) -> list[Example]:
+    """Examples saved by :func:`save_examples` (or by lma before 0.2: one ``target`` per prompt)."""
     examples = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         try:
             row = json.loads(line)
-            examples.append(Example(row["messages"], row["target"], row.get("source", f"{path}:{number}")))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            messages, source = list(row["messages"]), row.get("source", f"{path}:{number}")
+            if "first_target" in row:
+                examples.append(Example(messages, int(row["first_target"]), source))
+            else:
+                examples.append(Example(messages + [{"role": "assistant", "content": row["target"]}],
+                                        len(messages), source))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise TrainingDataError(f"{path}:{number}: not an lma training example ({exc})") from None
     return examples
 
 
-def collect_examples(sources: list[str | Path], history_size: int) -> tuple[list[Example], int]:
+def collect_examples(sources: list[str | Path], history: int = DEFAULT_HISTORY) -> tuple[list[Example], int]:
     """All examples of the successful episodes in run folders (or saved by :func:`save_examples`
     in ``.jsonl`` files), and how many episodes gave them."""
     examples: list[Example] = []
@@ -145,7 +170,7 @@ def collect_examples(sources: list[str | Path], history_size: int) -> tuple[list
         for result in run.results():
             if not result.success or result.error:
                 continue
-            found = episode_examples(run, result, history_size)
+            found = episode_examples(run, result, history)
             episodes += bool(found)
             examples += found
     if not examples:

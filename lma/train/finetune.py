@@ -30,16 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from lma.errors import LmaError
+from lma.planning.prompt import DEFAULT_HISTORY, LAYOUT
 
 INFO_FILE = "lma-finetune.json"
 DEFAULT_BASE = "llamacpp:smollm2-135m"
-
-
-def default_history() -> int:
-    """How many past steps the agents put in a prompt (imported late: it needs the env stack)."""
-    from lma.agents.llm import DEFAULT_HISTORY
-
-    return DEFAULT_HISTORY
 
 
 def write_atomically(out: Path, write: Any) -> None:
@@ -64,14 +58,13 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
 
     if Path(out).exists():
         raise LmaError(f"{out} already exists: choose a new --out folder")
-    if history is None and not all(s.endswith(".jsonl") for s in sources):
-        history = default_history()
-    examples, episodes = collect_examples(sources, history or 0)
+    history = DEFAULT_HISTORY if history is None else history
+    examples, episodes = collect_examples(sources, history)
     if save_data:
         save_examples(examples, save_data)
     model, tokenizer = load_base(base)
     info = {"base": base, "from": list(sources), "episodes": episodes, "history": history,
-            "settings": vars(settings)}
+            "prompt_layout": LAYOUT, "settings": vars(settings)}
 
     def write(tmp: Path) -> None:
         trained, info["figures"] = train(model, tokenizer, examples, settings, tmp)

@@ -14,6 +14,7 @@ model that answers nonsense. Matrices are written as Q8_0 (near-lossless), vecto
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -104,4 +105,65 @@ def _weights(model: Any, heads: int, kv_heads: int) -> dict[str, np.ndarray]:
         name = gguf_name(hf_name)
         if name is not None:
             out[name] = to_gguf_layout(name, tensor.detach().float().numpy(), heads, kv_heads)
+    return out
+
+
+def export_lora_gguf(adapter_dir: str | Path, base: str, out: str | Path) -> Path:
+    """Write a PEFT LoRA adapter (``lma finetune --lora --adapter-only``) as a llama.cpp LoRA GGUF.
+
+    llama.cpp applies it over the base GGUF at load time (``W x + alpha / r * B A x``), so a
+    fine-tuned planner ships as a few MB instead of a whole model. Tensors are named after the
+    base tensor they adapt (``blk.N.attn_q.weight.lora_a`` / ``.lora_b``); the rows of ``B`` for
+    the query and key projections are permuted to llama.cpp's rotary layout, as the base weights
+    are. The adapter must have been trained on this base: every adapted tensor must exist in the
+    base file with the matching shape, else nothing is written.
+    """
+    import gguf
+    import torch
+    from safetensors.torch import load_file
+
+    from lma.models.llamacpp import resolve_gguf
+
+    folder = Path(adapter_dir)
+    config_path, weights_path = folder / "adapter_config.json", folder / "adapter_model.safetensors"
+    if not config_path.is_file() or not weights_path.is_file():
+        raise LmaError(f"{folder} is not a LoRA adapter folder (needs adapter_config.json and "
+                       "adapter_model.safetensors: train with --lora --adapter-only)")
+    config = json.loads(config_path.read_text())
+    base_path = resolve_gguf(base.split(":", 1)[1] if base.startswith("llamacpp:") else base)
+    reader = gguf.GGUFReader(str(base_path))
+    if str(reader.fields["general.architecture"].contents()) != "llama":
+        raise LmaError("LoRA GGUF export supports Llama-family bases")
+    heads = int(reader.fields["llama.attention.head_count"].contents())
+    kv_heads = int(reader.fields["llama.attention.head_count_kv"].contents())
+    shapes = {t.name: tuple(int(n) for n in reversed(t.shape)) for t in reader.tensors}
+    tensors: dict[str, np.ndarray] = {}
+    for key, value in load_file(str(weights_path)).items():
+        m = re.fullmatch(r"(?:base_model\.model\.)?(.+)\.lora_([AB])\.weight", key)
+        name = gguf_name(f"{m.group(1)}.weight") if m else None
+        if name is None or name not in shapes:
+            raise LmaError(f"{weights_path.name}: {key} adapts no tensor of {base_path.name}")
+        array = value.to(torch.float32).numpy()
+        if m.group(2) == "B":
+            array = to_gguf_layout(name, array, heads, kv_heads)
+            if array.shape[0] != shapes[name][0]:
+                raise LmaError(f"{key} has {array.shape[0]} output rows, {name} of {base_path.name} has "
+                               f"{shapes[name][0]}: an adapter for another base model")
+        elif array.shape[1] != shapes[name][1]:
+            raise LmaError(f"{key} takes {array.shape[1]} inputs, {name} of {base_path.name} takes "
+                           f"{shapes[name][1]}: an adapter for another base model")
+        tensors[f"{name}.lora_{m.group(2).lower()}"] = array
+    out = Path(out)
+    tmp = out.with_name(out.name + ".partial")
+    writer = gguf.GGUFWriter(str(tmp), "llama")
+    writer.add_string(gguf.Keys.General.TYPE, "adapter")
+    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(config.get("lora_alpha", config.get("r", 8))))
+    for name in sorted(tensors):
+        writer.add_tensor(name, tensors[name].astype(np.float16))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    tmp.replace(out)
     return out

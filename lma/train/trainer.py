@@ -4,8 +4,8 @@ What a user must know: the base is ``transformers:DIR`` (or a bare folder holdin
 causal LM) or ``llamacpp:NAME_OR_GGUF``: a GGUF file is loaded through transformers
 (``gguf_file=``, dequantised to float32); transformers refuses ``save_pretrained`` on a model
 loaded from GGUF, so a plain model is rebuilt from its config and given the loaded weights. The
-loss is computed on the target tokens only (the tool call and the end-of-turn token); prompt
-tokens are masked with -100. LoRA adapters are merged into the base before saving, so the output
+loss is computed on the target tokens only (each tool call and its end-of-turn token); prompt
+tokens are masked with -100. An example is a conversation of several steps (:mod:`lma.train.data`). LoRA adapters are merged into the base before saving, so the output
 is an ordinary ``save_pretrained`` folder (weights, config, tokenizer with its chat template)
 that ``transformers:DIR`` loads like any checkpoint. With ``adapter_only`` the adapter alone is
 kept (a few MB: easy to copy from the machine that trained it), and :func:`merge_adapter` merges
@@ -81,20 +81,32 @@ def load_base(spec: str) -> tuple[Any, Any]:
 
 
 def encode(example: Example, tokenizer: Any, max_length: int) -> dict[str, list[int]] | None:
-    """Token ids of prompt + target, with labels only on the target; None if too long.
+    """Token ids of the conversation, with labels only on its targets; None if too long.
 
-    The prompt is rendered by the chat template with the generation prompt, as inference does;
-    the target is what the template appends for the assistant's answer (call + end of turn).
+    Each target is preceded by its prompt as inference renders it (the chat template with the
+    generation prompt); the label span is what the template appends for the assistant's answer
+    (call + end of turn). The spans are tokenized piece by piece, as they are rendered.
     """
-    prompt = tokenizer.apply_chat_template(example.messages, tokenize=False, add_generation_prompt=True)
-    full = tokenizer.apply_chat_template(example.messages + [{"role": "assistant", "content": example.target}],
-                                         tokenize=False)
-    completion = full[len(prompt):] if full.startswith(prompt) else example.target + tokenizer.eos_token
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    target_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
-    if len(prompt_ids) + len(target_ids) > max_length:
+    ids: list[int] = []
+    labels: list[int] = []
+    rendered = ""
+    for index in range(example.first_target, len(example.messages)):
+        if example.messages[index]["role"] != "assistant":
+            continue
+        prompt = tokenizer.apply_chat_template(example.messages[:index], tokenize=False, add_generation_prompt=True)
+        full = tokenizer.apply_chat_template(example.messages[:index + 1], tokenize=False)
+        if not prompt.startswith(rendered):
+            raise FinetuneError(f"{example.source}: the chat template renders a conversation differently from "
+                                "its prefix, so its steps cannot share one sequence")
+        answer = full[len(prompt):] if full.startswith(prompt) else example.messages[index]["content"] + tokenizer.eos_token
+        context = tokenizer(prompt[len(rendered):], add_special_tokens=False)["input_ids"]
+        target = tokenizer(answer, add_special_tokens=False)["input_ids"]
+        ids += context + target
+        labels += [-100] * len(context) + target
+        rendered = prompt + answer
+    if not ids or len(ids) > max_length:
         return None
-    return {"input_ids": prompt_ids + target_ids, "labels": [-100] * len(prompt_ids) + target_ids}
+    return {"input_ids": ids, "labels": labels}
 
 
 def collate(pad_id: int) -> Any:

@@ -335,19 +335,26 @@ class ChromaMemory(Memory):
         with self._reading():
             return self._query(vectors, k, where, suffix)
 
-    def get_with_vectors(self, ids: list[str],
-                         where: dict[str, Any] | None = None) -> tuple[list[MemoryItem], np.ndarray]:
-        """The stored items among ``ids`` (those matching ``where``) and their text embeddings."""
+    def get(self, ids: list[str]) -> list[MemoryItem]:
+        """The stored items among ``ids``, in the order of ``ids``."""
+        found = self._get(ids, None, ["documents", "metadatas"])
+        items = {i: from_record(i, d, m, None) for i, d, m in zip(found["ids"], found["documents"], found["metadatas"])}
+        return [items[i] for i in ids if i in items]
+
+    def vectors_of(self, ids: list[str], where: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+        """The text embeddings of the stored items among ``ids`` that match ``where`` (Chroma
+        returns embeddings alone three times faster than with documents and metadata)."""
+        found = self._get(ids, where, ["embeddings"])
+        return {i: np.asarray(v, np.float32) for i, v in zip(found["ids"], found["embeddings"])}
+
+    def _get(self, ids: list[str], where: dict[str, Any] | None, include: list[str]) -> dict[str, Any]:
         if not ids:
-            return [], np.zeros((0, TEXT_DIM), np.float32)
+            return {"ids": [], "documents": [], "metadatas": [], "embeddings": []}
         with self._reading():
             try:
-                found = self._collection().get(ids=list(ids), where=chroma_where(where),
-                                               include=["documents", "metadatas", "embeddings"])
+                return self._collection().get(ids=list(ids), where=chroma_where(where), include=include)
             except Exception as exc:
                 raise MemoryStoreError(f"reading from {self.name} failed: {exc}") from None
-        items = [from_record(i, d, m, None) for i, d, m in zip(found["ids"], found["documents"], found["metadatas"])]
-        return items, np.asarray(found["embeddings"], np.float32).reshape(len(items), TEXT_DIM)
 
     def _reading(self) -> contextlib.AbstractContextManager[None]:
         """A shared lock, or an exclusive one when the client must be reopened: reopening may

@@ -47,7 +47,7 @@ from lma.memory.graph_store import EmbeddedGraphStore, GraphStore, ItemRecord
 
 SIMILAR_K = 3  # similarity edges per item
 SIMILAR_MIN = 0.9  # cosine from which two items are near-duplicates (same template: ~0.8)
-SEED_ITEMS = 5  # vector hits that seed the propagation
+SEED_ITEMS = 2  # vector hits that seed the propagation (5 spread the seed mass: 20% on paraphrases)
 ENTITY_SHARE = 0.8  # of the seed mass, when the query names known entities (the rest: vector hits)
 CANDIDATES = 30  # items ranked by PageRank that compete with the vector hits
 FUSION = 0.85  # weight of the PageRank ranking against the cosine ranking in the final score
@@ -172,22 +172,20 @@ class GraphMemory(Memory):
               where: dict[str, Any] | None) -> list[MemoryItem]:
         """Representation fusion: the PageRank ranking and the cosine ranking of all candidates,
         combined by weighted reciprocal rank fusion, scaled so that first in both scores 1."""
-        pool = {m.id: m for m in hits}
         cosine = {m.id: float(m.score or 0.0) for m in hits}
-        extra, extra_vectors = self.vectors.get_with_vectors([i for i in ranked if i not in pool], where)
-        for item, row in zip(extra, extra_vectors):
-            pool[item.id] = item
-            cosine[item.id] = float(row @ vector) if vector is not None else 0.0
-        by_rank = sorted(ranked, key=lambda i: -ranked[i])
-        by_cosine = sorted(pool, key=lambda i: -cosine[i])
-        fused = dict.fromkeys(pool, 0.0)
-        for weight, order in ((FUSION, by_rank), (1 - FUSION, by_cosine)):
-            for rank, item_id in enumerate(order):
-                if item_id in fused:
-                    fused[item_id] += weight * (RRF_K + 1) / (RRF_K + 1 + rank)
-        for item_id, item in pool.items():
-            item.score = fused[item_id]
-        return sorted(pool.values(), key=lambda m: -(m.score or 0.0))[:k]
+        reached = self.vectors.vectors_of([i for i in ranked if i not in cosine], where)
+        cosine.update({i: float(v @ vector) if vector is not None else 0.0 for i, v in reached.items()})
+        fused = dict.fromkeys(cosine, 0.0)
+        for weight, order in ((FUSION, sorted(ranked, key=lambda i: -ranked[i])),
+                              (1 - FUSION, sorted(cosine, key=lambda i: -cosine[i]))):
+            for rank, item_id in enumerate(i for i in order if i in fused):
+                fused[item_id] += weight * (RRF_K + 1) / (RRF_K + 1 + rank)
+        best = sorted(fused, key=lambda i: -fused[i])[:k]
+        items = {m.id: m for m in hits} | {m.id: m for m in self.vectors.get([i for i in best if i in reached])}
+        found = [items[i] for i in best if i in items]  # (an item deleted meanwhile is left out)
+        for item in found:
+            item.score = fused[item.id]
+        return found
 
     def count(self) -> int:
         """How many items are committed."""

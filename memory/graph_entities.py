@@ -40,7 +40,7 @@ inside outside beneath underneath throughout next like unlike until since except
 is are was were be been being am do does did done doing have has had having
 can could will would shall should may might must
 not no yes only also just very too more most less least much many some any all each every both either neither
-other another such same own again ever never always often still even already once
+other another such same own else again ever never always often still even already once
 hold holds held keep keeps kept lie lies lay lying sit sits sat find finds found put puts placed store stored
 leave leaves left go goes went gone get gets got make makes made take takes took say says said know knows knew
 see sees saw seen look looks looked use uses used want wants need needs try tries tried ask asks asked

@@ -51,6 +51,7 @@ MARKER = "lma-graph.json"
 LOG = "graph.jsonl"
 COOCCUR_WINDOW = 3  # an entity is linked to the next 3 of its sentence
 ALPHA = 0.5  # PageRank's restart probability (HippoRAG's damping of 0.5)
+EPSILON = 1e-4  # the push's precision, per unit of degree: enough to rank the top 30 items
 
 
 @dataclass
@@ -119,11 +120,13 @@ def edges(record: ItemRecord) -> Iterator[tuple[str, str, float]]:
             yield image, f"img:{other}", float(cosine)
 
 
-def personalized_pagerank(graph: nx.Graph, seeds: dict[str, float], alpha: float = ALPHA,
-                          epsilon: float = 3e-5) -> dict[str, float]:
+def personalized_pagerank(graph: nx.Graph, seeds: dict[str, float], alpha: float = ALPHA, epsilon: float = EPSILON,
+                          strength: dict[str, float] | None = None) -> dict[str, float]:
     """Approximate personalized PageRank by forward push: ``alpha`` is the restart probability,
-    seeds are normalised to sum to 1; each node's score is within
-    ``epsilon`` times its degree of the exact value."""
+    seeds are normalised to sum to 1, and each node's score is within ``epsilon`` times its degree
+    of the exact value. ``strength``: each node's summed edge weight, if the caller keeps it."""
+    if strength is None:
+        strength = dict(graph.degree(weight="weight"))
     total = sum(seeds.values())
     adj = graph._adj  # the adjacency dicts: read-only here, and 3x faster than graph[u]
     residual = {u: w / total for u, w in seeds.items() if u in adj and w > 0}
@@ -133,19 +136,15 @@ def personalized_pagerank(graph: nx.Graph, seeds: dict[str, float], alpha: float
         u = queue.pop()
         r = residual[u]
         neighbours = adj[u]
-        if r < epsilon * len(neighbours):
+        if r < epsilon * len(neighbours) or not strength[u]:
             continue
         score[u] = score.get(u, 0.0) + alpha * r
         residual[u] = 0.0
-        weight = sum(d["weight"] for d in neighbours.values())
-        if not weight:
-            continue
-        share = (1.0 - alpha) * r / weight
+        share = (1.0 - alpha) * r / strength[u]
         for v, d in neighbours.items():
             before = residual.get(v, 0.0)
             after = residual[v] = before + share * d["weight"]
-            threshold = epsilon * len(adj[v])
-            if after >= threshold > before:
+            if after >= epsilon * len(adj[v]) > before:
                 queue.append(v)
     return score
 
@@ -157,6 +156,7 @@ class EmbeddedGraphStore:
         self.root, self.lock_timeout = Path(root), float(lock_timeout)
         self.log = self.root / LOG
         self.graph = nx.Graph()
+        self.strength: dict[str, float] = {}  # each node's summed edge weight, for the push
         self._offset = 0  # bytes of the log already in the graph
         self._line = 0
         with self._locked(exclusive=True):
@@ -234,9 +234,13 @@ class EmbeddedGraphStore:
     def _apply(self, record: ItemRecord) -> None:
         item = f"i:{record.id}"
         if item in self.graph:  # rewritten: its own edges go (entity co-occurrences stay counted)
-            self.graph.remove_edges_from(list(self.graph.edges([item, f"img:{record.id}"])))
+            for u, v, w in list(self.graph.edges([item, f"img:{record.id}"], data="weight")):
+                self.strength[u] -= w
+                self.strength[v] -= w
+                self.graph.remove_edge(u, v)
         adj = self.graph._adj
         self.graph.add_node(item)
+        self.strength.setdefault(item, 0.0)
         for u, v, w in edges(record):
             if u == v:
                 continue
@@ -245,6 +249,8 @@ class EmbeddedGraphStore:
                 self.graph.add_edge(u, v, weight=w)
             else:
                 data["weight"] += w
+            self.strength[u] = self.strength.get(u, 0.0) + w
+            self.strength[v] = self.strength.get(v, 0.0) + w
 
     def _cut_torn_tail(self, fd: int) -> None:
         """Truncate a last line left unfinished by a killed writer (called under the lock)."""
@@ -310,11 +316,11 @@ class EmbeddedGraphStore:
         total = sum(seeds.values())
         if not total:
             return {}
-        scores = personalized_pagerank(self.graph, seeds, ALPHA)
+        scores = personalized_pagerank(self.graph, seeds, strength=self.strength)
         received = ((s - ALPHA * seeds.get(n, 0.0) / total, n[2:]) for n, s in scores.items() if n.startswith("i:"))
         ranked = sorted((r for r in received if r[0] > 0), reverse=True)[:top]
         return {item: s for s, item in ranked}
 
     def close(self) -> None:
-        self.graph = nx.Graph()
+        self.graph, self.strength = nx.Graph(), {}
         self._offset = self._line = 0

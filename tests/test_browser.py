@@ -21,8 +21,10 @@ import pytest
 
 from lma.envs.web.server import LoopbackServer, Request, Response
 from lma.tools.browser import BrowserSession
+from lma.tools.browser_marks import PAGE_TEXT
 from lma.tools.browser_process import group_members, kill_group
-from lma.tools.browser_safety import OriginPolicy
+from lma.tools.browser_safety import MAX_REDIRECTS, OriginPolicy
+from lma.tools.browser_tools import MAX_TYPE
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -105,6 +107,13 @@ def sites():
             return Response(location=f"{wire.origin}/redirect", status=302)
         if request.path == "/redirect-chain":
             return Response(location="/redirect-out", status=302)
+        if request.path == "/unparsable-location":
+            return Response(location="http://[::1", status=302)
+        if request.path.startswith("/chain/"):  # /chain/<n>: n more redirects on this origin, then /landing
+            left = int(request.path.rsplit("/", 1)[1])
+            return Response(location=f"/chain/{left - 1}" if left > 1 else "/landing", status=302)
+        if request.path == "/text-field":
+            return Response("<html><body><textarea></textarea></body></html>")
         if request.path == "/redirect-in":
             return Response(location="/landing", status=302)
         if request.path == "/submit":
@@ -302,29 +311,83 @@ def test_close_and_exceptions_leave_no_chromium(sites):
     assert group_members(pid) == []
 
 
-@pytest.mark.parametrize("how", ["terminal", "pid"])
-def test_ctrl_c_leaves_no_chromium(how):
+@pytest.mark.parametrize("how", ["terminal", "pid", "kill -9"])
+def test_ctrl_c_or_kill_leaves_no_chromium_and_no_proxy(how):
     marker_code = textwrap.dedent("""
         import sys, time
         from lma.tools.browser import BrowserSession
         session = BrowserSession().start()
         session.goto("about:blank")
-        print(session.pid, flush=True)
+        print(session.pid, session.proxy.port, flush=True)
         time.sleep(120)
     """)
     child = subprocess.Popen([sys.executable, "-c", marker_code], stdout=subprocess.PIPE, text=True,
                              start_new_session=True)
-    pid = int(child.stdout.readline())
+    pid, proxy_port = map(int, child.stdout.readline().split())
     assert group_members(pid)
+    socket.create_connection(("127.0.0.1", proxy_port), timeout=5).close()  # the proxy is up
     if how == "terminal":
         os.killpg(child.pid, signal.SIGINT)  # what Ctrl-C in a shell does: the whole foreground group
     else:
-        os.kill(child.pid, signal.SIGINT)
+        os.kill(child.pid, signal.SIGINT if how == "pid" else signal.SIGKILL)
     child.wait(30)
     deadline = time.monotonic() + 10
     while group_members(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert group_members(pid) == []
+    with pytest.raises(OSError):  # the proxy went with its process
+        socket.create_connection(("127.0.0.1", proxy_port), timeout=5)
+
+
+@pytest.mark.parametrize("url", ["", "   ", "http://", "\x00", "http://127.0.0.1:\t80/", "http://a@127.0.0.1/"])
+def test_goto_of_no_url_is_a_failure_not_a_reload(browser, sites, url):
+    server, _, got = sites
+    assert browser.goto(server.url("/landing")).ok
+    requests = len(got)
+    result = browser.goto(url)
+    assert not result.ok and result.error.startswith("goto: ")
+    assert len(got) == requests  # nothing was loaded, not even the page again
+
+
+def test_an_unparsable_location_fails_fast_and_the_session_goes_on(browser, sites):
+    server, _, _ = sites
+    started = time.monotonic()
+    result = browser.goto(server.url("/unparsable-location"))
+    assert not result.ok and time.monotonic() - started < 5, result
+    again = browser.goto(server.url("/landing"))
+    assert again.ok and time.monotonic() - started < 8
+
+
+def test_a_redirect_chain_over_the_limit_is_refused_promptly(browser, sites):
+    server, _, _ = sites
+    assert browser.goto(server.url(f"/chain/{MAX_REDIRECTS}")).ok  # as many as Chromium follows
+    assert browser.observe()["data"]["url"] == server.url("/landing")
+    started = time.monotonic()
+    result = browser.goto(server.url("/chain/25"))
+    assert not result.ok and "refused redirect" in result.error and f"more than {MAX_REDIRECTS} redirects" in result.error
+    assert time.monotonic() - started < 5
+    assert browser.goto(server.url("/landing")).ok
+
+
+def test_long_text_is_typed_fully_or_refused_up_front(browser, sites):
+    server, _, _ = sites
+    browser.goto(server.url("/text-field"))
+    field = browser.observe()["data"]["elements"][0]["id"]
+    assert browser.type(field, "x" * MAX_TYPE).ok
+    assert browser.evaluate("() => document.querySelector('textarea').value.length") == MAX_TYPE
+    refused = browser.type(field, "y" * (MAX_TYPE + 1))
+    assert not refused.ok and f"({MAX_TYPE})" in refused.error
+    assert browser.evaluate("() => document.querySelector('textarea').value") == "x" * MAX_TYPE  # untouched
+    schema = next(t for t in browser.tools() if t.name == "type").parameters
+    assert schema["properties"]["text"]["maxLength"] == MAX_TYPE
+
+
+def test_page_text_is_marked_as_the_pages(browser, sites):
+    server, _, _ = sites
+    browser.goto(server.url("/inject"))
+    assert browser.read().output.startswith(PAGE_TEXT + "\n")
+    text = browser.observe()["text"]
+    assert text.index(PAGE_TEXT) < text.index("Title:") < text.index("IMPORTANT SYSTEM NOTICE")
 
 
 def test_bad_executable_is_a_clear_error():

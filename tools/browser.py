@@ -294,7 +294,11 @@ class BrowserSession:
                 self.ledger.refuse(target, f"{reason} (allowed: {self.policy.describe()})", "goto")
                 return ToolResult(ok=False, error="goto refused")
             refusals, failures = len(self.ledger.refusals), len(self.ledger.failures)
-            response = self._page.goto(target, wait_until="load")
+            try:
+                response = self._page.goto(target, wait_until="load")
+            except Exception as exc:
+                self._await_error_page(exc)
+                raise
             if response is not None and response.status >= 400:
                 if any(entry.url == response.url for entry in self.news.since(refusals, failures)):  # the proxy's page
                     return ToolResult(ok=False, error=f"goto: {target[:200]} was not loaded")
@@ -302,6 +306,16 @@ class BrowserSession:
             return ToolResult(output=f"went to {self._page.url}")
 
         return self._action("goto", run)
+
+    def _await_error_page(self, exc: Exception) -> None:
+        """After a navigation failed with a network error, let Chromium commit its error page, which
+        it does a moment later: otherwise that commit interrupts the next navigation."""
+        if "net::ERR_" not in str(exc) or "ERR_ABORTED" in str(exc):
+            return
+        try:
+            self._page.wait_for_url(lambda url: url.startswith("chrome-error:"), wait_until="load", timeout=2000)
+        except Exception:
+            pass
 
     def click(self, element: int) -> ToolResult:
         def run() -> str:

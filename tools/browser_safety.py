@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from lma.registry import LmaError
 
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
-MAX_REDIRECTS = 20  # Chromium's own limit (net::ERR_TOO_MANY_REDIRECTS); reported as a refusal
+MAX_REDIRECTS = 19  # Chromium follows this many; one more is net::ERR_TOO_MANY_REDIRECTS, reported as a refusal
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _HTTP_SCHEME = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 _ALWAYS_ALLOWED = ("about:blank", "about:srcdoc")

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from browser_attacks_kit import env_problem, run_all  # noqa: E402
+from browser_attacks_kit import env_problem, run_all
 
-from lma.tools.browser_process import group_members  # noqa: E402
+from lma.tools.browser_process import group_members
 
 
 def main() -> int:

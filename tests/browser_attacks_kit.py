@@ -204,14 +204,15 @@ class AttackSite:
             return 302, [("Location", self.fill(LOCATIONS[parts[1]]))], ""
         if parts[0] == "js":
             return 200, [("Content-Type", "text/javascript")], self.fill(script_files()[parts[1]])
-        return 200, html, "<html><head><title>alive</title></head><body><form><input name=q>" \
-                          "<input type=password name=p></form><p>alive</p></body></html>"
+        return 200, html, ALIVE_PAGE
 
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
 
 
+ALIVE_PAGE = ("<html><head><title>alive</title></head><body><form><input name=q><input type=password name=p>"
+              "</form><p>alive</p></body></html>")  # the probe's page; its form invites autofill queries
 LOCATIONS = {
     "backslash": "http://{{XA}}\\@{{AH}}/",  # WHATWG: host X; a naive urljoin: host A
     "unparsable": "http://[::1",
@@ -357,7 +358,7 @@ def run_all(folder: Path, idle: float = 10.0, modes: tuple[str, ...] = ("origin"
             facts["pids"].append(run.session.pid)
             try:
                 if mode == "origin":
-                    subprocess.run(run.control_lookup, capture_output=True, timeout=20)
+                    subprocess.run(run.control_lookup, capture_output=True, timeout=20, check=False)
                     facts["control lookup logged"] = f"control.{CANARY_NAME}" in dns.names
                     dns.names.clear()
                     facts["control escape hits"] = run.control(next(a for a in ATTACKS if a.name == "fetch"))

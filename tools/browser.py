@@ -78,7 +78,9 @@ class BrowserSession:
         self.pid: int | None = None
         self._worker: Worker | None = None
         self._marker = f"--lma-session={uuid.uuid4().hex}"
-        self._pw = self._context = self._page = None
+        self._pw: Any = None
+        self._context: Any = None
+        self._page: Any = None
         self._connected = False
         self.profile_dir: str | None = None
         self._next_id = 1

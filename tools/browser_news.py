@@ -21,7 +21,14 @@ import threading
 from collections import OrderedDict, deque
 from typing import Any, TypeVar
 
-from lma.tools.browser_safety import MAX_REDIRECTS, BadUrl, Failure, Ledger, Refusal, split_url
+from lma.tools.browser_safety import (
+    MAX_REDIRECTS,
+    BadUrl,
+    Failure,
+    Ledger,
+    Refusal,
+    split_url,
+)
 
 E = TypeVar("E", bound=Refusal)
 _SEEN = 2000  # URLs remembered for naming

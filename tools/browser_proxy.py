@@ -32,11 +32,19 @@ import asyncio
 import html
 import os
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import h11
 
-from lma.tools.browser_safety import BadUrl, Ledger, OriginPolicy, Target, split_authority, split_url
+from lma.tools.browser_safety import (
+    BadUrl,
+    Ledger,
+    OriginPolicy,
+    Target,
+    split_authority,
+    split_url,
+)
 
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"proxy-authorization",
                b"proxy-authenticate", b"te", b"trailer", b"upgrade"}
@@ -91,7 +99,7 @@ class _Peer:
         await self.writer.drain()
 
 
-def _forwarded(headers: list[tuple[bytes, bytes]], host: str | None = None) -> list[tuple[bytes, bytes]]:
+def _forwarded(headers: Sequence[tuple[bytes, bytes]], host: str | None = None) -> list[tuple[bytes, bytes]]:
     """``headers`` without hop-by-hop ones (and those ``Connection`` names); ``host`` replaces Host."""
     named = {token.strip().lower() for name, value in headers if name == b"connection" for token in value.split(b",")}
     kept = [(n, v) for n, v in headers if n not in _HOP_BY_HOP and n not in named and not (host and n == b"host")]
@@ -270,7 +278,7 @@ class EgressProxy:
         """Send an error page (no body for HEAD) and end the exchange; the connection then closes."""
         headers, body = _page(status, title, lines)
         try:
-            events = [h11.Response(status_code=status, headers=headers)]
+            events: list[Any] = [h11.Response(status_code=status, headers=headers)]
             if method != b"HEAD":
                 events.append(h11.Data(data=body))
             await client.send(*events, h11.EndOfMessage())

@@ -141,35 +141,36 @@ class OriginPolicy:
 
     def allow(self, entry: str) -> None:
         """Add a host (``localhost``) or an origin (``http://127.0.0.1:8000``)."""
-        kind, key = self._entry(entry)
-        if kind == "host":
-            self.hosts = self.hosts | {key}
+        host, origin = self._entry(entry)
+        if origin is None:
+            self.hosts = self.hosts | {host}
         else:
-            self.origins = self.origins | {key}
+            self.origins = self.origins | {origin}
 
     def disallow(self, entry: str) -> None:
         """Remove an entry added by :meth:`allow` (no error if absent)."""
-        kind, key = self._entry(entry)
-        if kind == "host":
-            self.hosts = self.hosts - {key}
+        host, origin = self._entry(entry)
+        if origin is None:
+            self.hosts = self.hosts - {host}
         else:
-            self.origins = self.origins - {key}
+            self.origins = self.origins - {origin}
 
     @staticmethod
-    def _entry(entry: str) -> tuple[str, object]:
+    def _entry(entry: str) -> tuple[str, tuple[str, str, int] | None]:
+        """(host, None) for a host entry, (host, (scheme, host, port)) for an origin."""
         entry = entry.strip().rstrip("/")
         try:
             if "://" not in entry:
                 host, port = split_authority(entry, 0)
                 if port:
                     raise BadUrl("a host entry has no port")
-                return "host", host
+                return host, None
             target = split_url(entry)
         except BadUrl:
             raise BadOriginError(f"not a host or an http(s) origin: {entry!r}") from None
         if target.scheme not in ("http", "https") or target.rest != "/":
             raise BadOriginError(f"not an http(s) origin: {entry!r}")
-        return "origin", (target.scheme, target.host, target.port)
+        return target.host, (target.scheme, target.host, target.port)
 
     def check(self, url: str) -> str | None:
         """None if ``url`` may be loaded, else a one-line reason."""

@@ -25,11 +25,9 @@ A folder without the marker, a marker of another format, or files Chroma cannot 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,17 +38,14 @@ import numpy as np
 from chromadb.api.types import EmbeddingFunction
 from chromadb.utils.embedding_functions import register_embedding_function
 
+from lma.errors import LmaError
 from lma.memory.base import Memory, MemoryItem
 from lma.memory.embedding import TEXT_DIM, TEXT_MODEL, EmbeddingModelError, ImageEncoder, embed_texts
-from lma.errors import LmaError
+from lma.memory.store_files import MemoryStoreError, check_format, file_lock, write_atomic
 
 FORMAT = 1
 MARKER = "lma-memory.json"
 SCALARS = (str, int, float, bool)
-
-
-class MemoryStoreError(LmaError):
-    """A memory store that is missing, locked, unreadable, or of another format."""
 
 
 def lma_home() -> Path:
@@ -162,25 +157,8 @@ class ChromaMemory(Memory):
                 if any(p.name not in ("lock", "generation") for p in self.root.iterdir()):
                     raise MemoryStoreError(f"{self.root} is not an lma memory store (no {MARKER}); "
                                            "choose another name or remove the folder")
-                self._write_atomic(marker, json.dumps({"format": FORMAT, "embedding": "lma-minilm", "dim": TEXT_DIM}))
-            self._check_marker(marker)
-
-    def _check_marker(self, marker: Path) -> None:
-        try:
-            info = json.loads(marker.read_text())
-            found = int(info["format"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise MemoryStoreError(f"memory store {self.root} is corrupted: unreadable {MARKER} ({exc})") from None
-        if found != FORMAT:
-            age = "an older" if found < FORMAT else "a newer"
-            raise MemoryStoreError(f"memory store {self.root} has format {found}, from {age} lma (this one reads "
-                                   f"format {FORMAT}); use a new store name or the lma version that wrote it")
-
-    @staticmethod
-    def _write_atomic(path: Path, text: str) -> None:
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        tmp.write_text(text)
-        tmp.replace(path)
+                write_atomic(marker, json.dumps({"format": FORMAT, "embedding": "lma-minilm", "dim": TEXT_DIM}))
+            check_format(marker, FORMAT, f"memory store {self.root}")
 
     @contextlib.contextmanager
     def _locked(self, exclusive: bool) -> Iterator[None]:
@@ -189,22 +167,8 @@ class ChromaMemory(Memory):
             if self.server:
                 yield
                 return
-            fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                deadline = time.monotonic() + self.lock_timeout
-                mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
-                while True:
-                    try:
-                        fcntl.flock(fd, mode)
-                        break
-                    except BlockingIOError:
-                        if time.monotonic() > deadline:
-                            raise MemoryStoreError(f"memory store {self.root} is locked by another process "
-                                                   f"(waited {self.lock_timeout:g}s)") from None
-                        time.sleep(0.02)
+            with file_lock(self.root / "lock", exclusive, self.lock_timeout, f"memory store {self.root}"):
                 yield
-            finally:
-                os.close(fd)  # releases the flock
 
     def _read_generation(self) -> int:
         try:
@@ -272,7 +236,7 @@ class ChromaMemory(Memory):
             finally:
                 if not self.server:
                     self._close_client()
-                    self._write_atomic(self.root / "generation", str(self._read_generation() + 1))
+                    write_atomic(self.root / "generation", str(self._read_generation() + 1))
 
     # -- the Memory protocol ----------------------------------------------------------------
 

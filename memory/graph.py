@@ -16,12 +16,17 @@ It follows the four stages of multimodal graph learning (Ektefaie et al., 2023):
    (cosine >= ``SIMILAR_MIN``) and images;
 3. **information propagation**: personalized PageRank from the query's seeds, as HippoRAG 2
    does: the query's entities found in the graph, each weighted by its specificity (1 / degree),
-   and the ``SEED_ITEMS`` nearest items by vector, weighted by their cosine;
-4. **representation fusion**: each candidate (the best items by PageRank and the vector hits)
-   is scored ``FUSION * pagerank / max pagerank + (1 - FUSION) * cosine``, and the best ``k``
-   are recalled, ``score`` set to that value.
+   with ``ENTITY_SHARE`` of the mass, and the ``SEED_ITEMS`` nearest items by vector, weighted by
+   their cosine, with the rest. An item's graph score is what it receives through the graph
+   (a seed's own restart mass left out, else every vector hit would outrank what it leads to);
+4. **representation fusion**: the candidates (the ``CANDIDATES`` best items by graph score, and
+   the vector hits) are ranked twice, by graph score and by cosine to the query, and the two
+   rankings are merged by weighted reciprocal rank fusion (``FUSION`` on the graph's ranking);
+   the best ``k`` are recalled, ``score`` set to the fused value (1: first in both rankings).
 
-A question whose answer is in an item that shares no words with it ("where is the key of the room
+The constants were set on seed 0 of ``benchmarks/multihop_recall.py`` and checked on seeds 1-2.
+
+A question whose answer is in an item that shares nothing specific with it ("where is the key of the room
 with the silver compass?", answered by "the red room's key is under the box" because another item
 says "the silver compass is in the red room") is reached in two hops through the entity they share;
 flat vector recall finds the first item only. ``benchmarks/multihop_recall.py`` measures it.
@@ -40,10 +45,11 @@ import numpy as np
 
 from lma.memory.base import Memory, MemoryItem
 from lma.memory.chroma import MARKER as CHROMA_MARKER
-from lma.memory.chroma import ChromaMemory, MemoryStoreError, store_path
+from lma.memory.chroma import ChromaMemory, store_path
 from lma.memory.embedding import ImageEncoder, embed_texts
-from lma.memory.graph_entities import identify
+from lma.memory.graph_entities import identify, objects_of
 from lma.memory.graph_store import EmbeddedGraphStore, GraphStore, ItemRecord
+from lma.memory.store_files import MemoryStoreError
 
 SIMILAR_K = 3  # similarity edges per item
 SIMILAR_MIN = 0.9  # cosine from which two items are near-duplicates (same template: ~0.8)
@@ -119,7 +125,7 @@ class GraphMemory(Memory):
         image_similar = self._similar(pictures, picture_vectors, "-images") if picture_vectors is not None else []
         by_image = {i.id: s for i, s in zip(pictures, image_similar)}
         records = [
-            ItemRecord(item.id, identify(item.text, item.metadata), near, item.image is not None,
+            ItemRecord(item.id, identify(item.text), objects_of(item.metadata), near, item.image is not None,
                        by_image.get(item.id, []), episode_key(item.metadata))
             for item, near in zip(items, similar)
         ]
@@ -158,7 +164,7 @@ class GraphMemory(Memory):
         hits = self._committed(self.vectors.recall_vector(vector, max(k, SEED_ITEMS), where))
         items = {m.id: max(m.score or 0.0, 0.0) for m in hits[:SEED_ITEMS]}
         entities = self.store.specificity([e for group in identify(query) for e in group])
-        share = ENTITY_SHARE if entities and items else float(bool(entities))
+        share = ENTITY_SHARE if entities and items else float(bool(entities))  # all to whichever there is
         seeds_items = {i: (1 - share) * w / (sum(items.values()) or 1.0) for i, w in items.items()}
         seeds_entities = {e: share * w / sum(entities.values()) for e, w in entities.items()}
         ranked = self.store.propagate(seeds_items, seeds_entities, {}, CANDIDATES)
@@ -173,7 +179,7 @@ class GraphMemory(Memory):
         """Representation fusion: the PageRank ranking and the cosine ranking of all candidates,
         combined by weighted reciprocal rank fusion, scaled so that first in both scores 1."""
         cosine = {m.id: float(m.score or 0.0) for m in hits}
-        reached = self.vectors.vectors_of([i for i in ranked if i not in cosine], where)
+        reached = self.vectors.vectors_of([i for i in ranked if i not in cosine], where)  # also applies where
         cosine.update({i: float(v @ vector) if vector is not None else 0.0 for i, v in reached.items()})
         fused = dict.fromkeys(cosine, 0.0)
         for weight, order in ((FUSION, sorted(ranked, key=lambda i: -ranked[i])),

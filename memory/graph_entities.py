@@ -7,26 +7,26 @@ costs microseconds, not a model call:
 * **phrases from text**: a sentence is cut at punctuation, possessives and function words
   (a fixed lexicon of articles, pronouns, prepositions, auxiliaries and very common verbs); each
   remaining run of content words of up to :data:`MAX_PHRASE` words is an entity ("The key of the
-  red room is under the wooden box" -> ``key``, ``red room``, ``wooden box``), with capitalised
-  names kept as runs ("Captain Ortiz"). A longer run contributes its words one by one;
-* **colour + object pairs** inside a run ("a big red ball" -> ``big red ball`` and ``red ball``):
-  the way BabyAI, MiniWoB++ and captions name things;
+  red room is under the wooden box" -> ``key``, ``red room``, ``wooden box``), capitalised names
+  included ("Captain Ortiz");
+* **pairs inside longer runs**: a run of three words or more also gives its adjacent pairs, so
+  colour + object pairs and names survive a verb the lexicon lacks ("a big red ball" -> ``big red
+  ball``, ``big red``, ``red ball``; "the white kitchen key" -> ``white kitchen``);
 * **objects from metadata**: ``metadata["objects"]`` / ``metadata["entities"]``, a list of
   strings or of dicts such as ``{"type": "ball", "color": "red"}`` (what a perceiver saw).
 
 Words are lower-cased and plurals folded by rule ("boxes" -> "box", "keys" -> "key"), so that the
 same entity written two ways is one node. Images become nodes in :mod:`lma.memory.graph`, not here.
 spaCy's statistical models are not installed here (no noun chunks without a parser), and its
-blank pipeline only tokenises; this rule set is as good for short agent notes and 50 times faster.
+blank pipeline only tokenises, so a lexicon it is: no dependency, and identical on every machine.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from typing import Any
 
-MAX_PHRASE = 3  # content runs longer than this are split into words
+MAX_PHRASE = 3  # content runs longer than this give only their pairs
 MAX_ENTITIES = 24  # per item: bounds the co-occurrence edges an item adds
 
 STOPWORDS = frozenset("""
@@ -97,15 +97,12 @@ def object_names(objects: Any) -> list[str]:
     return names
 
 
-def identify(text: str, metadata: dict[str, Any] | None = None) -> list[list[str]]:
-    """The entities of an item, grouped by where they co-occur: one group per sentence, plus one
-    for the metadata objects; at most :data:`MAX_ENTITIES` in all."""
+def identify(text: str) -> list[list[str]]:
+    """The entities of a text, grouped by where they co-occur (one group per sentence); at most
+    :data:`MAX_ENTITIES` in all."""
     groups: list[list[str]] = []
     seen: set[str] = set()
-    sources: Iterable[list[str]] = [phrases(s) for s in _SENTENCE.split(text)]
-    meta = metadata or {}
-    sources = [*sources, object_names(meta.get("objects")) + object_names(meta.get("entities"))]
-    for group in sources:
+    for group in (phrases(s) for s in _SENTENCE.split(text)):
         kept = []
         for entity in group:
             if entity not in seen and len(seen) < MAX_ENTITIES:
@@ -115,3 +112,8 @@ def identify(text: str, metadata: dict[str, Any] | None = None) -> list[list[str
         if kept:
             groups.append(kept)
     return groups
+
+
+def objects_of(metadata: dict[str, Any]) -> list[str]:
+    """The entities of an item's metadata: its ``objects`` and ``entities`` (what a perceiver saw)."""
+    return list(dict.fromkeys(object_names(metadata.get("objects")) + object_names(metadata.get("entities"))))

@@ -3,7 +3,7 @@
 :class:`GraphStore` is what :mod:`lma.memory.graph` needs from a graph: add the records of new
 items durably, say which items are committed, weigh query entities by how specific they are, and
 propagate from seed nodes (personalized PageRank). Another store (a graph database server) plugs
-in by implementing these five methods; :class:`EmbeddedGraphStore` is the default.
+in by implementing these methods; :class:`EmbeddedGraphStore` is the default.
 
 The embedded store is a folder beside the memory's vectors::
 
@@ -20,23 +20,21 @@ written, never earlier items. A complete line that does not parse is corruption,
 
 **The graph in memory** is a ``networkx.Graph`` rebuilt from the log when the store opens and
 extended with the lines other processes append (each read checks the log's size: appending is
-all that ever happens to it). Nodes are ``i:ID`` (items), ``e:PHRASE`` (entities), ``img:ID``
+and cutting a torn last line are all that ever happen to it). Nodes are ``i:ID`` (items), ``e:PHRASE`` (entities), ``img:ID``
 (images) and ``ep:KEY`` (episodes); see :func:`edges` for the edges and their weights.
 
 **Propagation** is personalized PageRank computed locally by forward push (Andersen, Chung and
 Lang, 2006): only nodes whose residual exceeds ``epsilon`` times their degree are expanded, so a
-query costs the same at 100 items as at 100,000, and hub entities ("key", "room"), whose share
-per neighbour is tiny, are not expanded at all. A power iteration over the whole graph (what
-networkx's ``pagerank`` does) took 280 ms at 100k items here; the push takes a few.
+query costs about the same at 1,000 items as at 100,000, and hub entities ("key", "room"), whose
+share per neighbour is tiny, are not expanded at all. PageRank over the whole graph (igraph's PRPACK)
+took 280 ms on a synthetic 100k-item graph here; the push took 2 to 4 ms.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,7 +42,7 @@ from typing import Protocol
 
 import networkx as nx
 
-from lma.memory.chroma import MemoryStoreError
+from lma.memory.store_files import MemoryStoreError, check_format, file_lock, write_atomic
 
 FORMAT = 1
 MARKER = "lma-graph.json"
@@ -58,14 +56,16 @@ EPSILON = 1e-4  # the push's precision, per unit of degree: enough to rank the t
 class ItemRecord:
     """What the graph keeps of one item: one line of the embedded log.
 
-    ``groups``: its entities, one list per sentence (entities that co-occur); ``similar``: the
-    nearest other items by text embedding, with their cosine; ``image``: whether the item has an
-    image node, ``image_similar`` its nearest images; ``episode``: a key shared by the items of
-    one episode, or None.
+    ``groups``: its entities, one list per sentence (entities that co-occur); ``objects``: the
+    entities of its metadata (what a perceiver saw, in its image when it has one); ``similar``:
+    the nearest other items by text embedding, with their cosine; ``image``: whether the item
+    has an image node, ``image_similar`` its nearest images; ``episode``: a key shared by the
+    items of one episode, or None.
     """
 
     id: str
     groups: list[list[str]]
+    objects: list[str] = field(default_factory=list)
     similar: list[tuple[str, float]] = field(default_factory=list)
     image: bool = False
     image_similar: list[tuple[str, float]] = field(default_factory=list)
@@ -99,10 +99,10 @@ class GraphStore(Protocol):
 
 def edges(record: ItemRecord) -> Iterator[tuple[str, str, float]]:
     """The weighted edges one item adds (topology discovery): item-entity mentions, entity-entity
-    co-occurrence within a sentence, item-item similarity, item-episode, and for an image the
-    item-image link, the image's objects (the item's last entity group) and image similarity."""
+    co-occurrence within a sentence (and among the objects), item-item similarity, item-episode,
+    and for an image the item-image link, the image's objects and image similarity."""
     item = f"i:{record.id}"
-    for group in record.groups:
+    for group in [*record.groups, record.objects]:
         for i, entity in enumerate(group):
             yield item, f"e:{entity}", 1.0
             for other in group[i + 1 : i + 1 + COOCCUR_WINDOW]:
@@ -114,7 +114,7 @@ def edges(record: ItemRecord) -> Iterator[tuple[str, str, float]]:
     if record.image:
         image = f"img:{record.id}"
         yield item, image, 1.0
-        for entity in record.groups[-1] if record.groups else []:
+        for entity in record.objects:
             yield image, f"e:{entity}", 1.0
         for other, cosine in record.image_similar:
             yield image, f"img:{other}", float(cosine)
@@ -165,44 +165,13 @@ class EmbeddedGraphStore:
                 if any(p.name != "lock" for p in self.root.iterdir()):
                     raise MemoryStoreError(f"{self.root} is not an lma graph memory store (no {MARKER}); "
                                            "choose another name or remove the folder")
-                tmp = marker.with_name(f"{MARKER}.tmp{os.getpid()}")
-                tmp.write_text(json.dumps({"format": FORMAT, "store": "embedded"}))
-                tmp.replace(marker)
-            self._check_marker(marker)
+                write_atomic(marker, json.dumps({"format": FORMAT, "store": "embedded"}))
+            check_format(marker, FORMAT, f"graph store {self.root}")
             self.log.touch()
             self._read_new()
 
-    def _check_marker(self, marker: Path) -> None:
-        try:
-            found = int(json.loads(marker.read_text())["format"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise MemoryStoreError(f"graph store {self.root} is corrupted: unreadable {MARKER} ({exc})") from None
-        if found != FORMAT:
-            age = "an older" if found < FORMAT else "a newer"
-            raise MemoryStoreError(f"graph store {self.root} has format {found}, from {age} lma (this one reads "
-                                   f"format {FORMAT}); use a new store name or the lma version that wrote it")
-
-    @contextlib.contextmanager
-    def _locked(self, exclusive: bool) -> Iterator[None]:
-        try:
-            fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise MemoryStoreError(f"graph store {self.root} is not writable: {exc.strerror}") from None
-        try:
-            deadline = time.monotonic() + self.lock_timeout
-            mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
-            while True:
-                try:
-                    fcntl.flock(fd, mode)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise MemoryStoreError(f"graph store {self.root} is locked by another process "
-                                               f"(waited {self.lock_timeout:g}s)") from None
-                    time.sleep(0.02)
-            yield
-        finally:
-            os.close(fd)
+    def _locked(self, exclusive: bool) -> contextlib.AbstractContextManager[None]:
+        return file_lock(self.root / "lock", exclusive, self.lock_timeout, f"graph store {self.root}")
 
     # -- the log ----------------------------------------------------------------------------
 
@@ -224,7 +193,7 @@ class EmbeddedGraphStore:
         try:
             fields = json.loads(raw)
             record = ItemRecord(**fields)
-            if not isinstance(record.id, str) or not all(isinstance(g, list) for g in record.groups):
+            if not isinstance(record.id, str) or not all(isinstance(g, list) for g in [*record.groups, record.objects]):
                 raise TypeError("bad field types")
         except (ValueError, TypeError) as exc:
             raise MemoryStoreError(f"graph store {self.log} is corrupted at line {self._line}: {exc}; "

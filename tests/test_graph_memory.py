@@ -24,7 +24,7 @@ from lma.core import Task  # noqa: E402
 from lma.memory import MemoryItem, make_memory  # noqa: E402
 from lma.memory.chroma import MemoryStoreError  # noqa: E402
 from lma.memory.graph import GraphMemory  # noqa: E402
-from lma.memory.graph_entities import identify  # noqa: E402
+from lma.memory.graph_entities import identify, objects_of  # noqa: E402
 from lma.memory.graph_store import ALPHA, personalized_pagerank  # noqa: E402
 
 ENV = "babyai/GoToObj-v0"
@@ -49,8 +49,8 @@ def test_entities_from_text_and_metadata_objects():
     assert identify("The red room's key is under the wooden boxes.") == [["red room", "key", "wooden box"]]
     assert identify("Captain Ortiz keeps a big red ball; nothing else.") == [
         ["captain ortiz", "big red ball", "big red", "red ball"]]
-    objects = {"objects": [{"type": "key", "color": "yellow"}, "Blue Doors"]}
-    assert identify("You see a wall.", objects) == [["wall"], ["yellow key", "blue door"]]
+    objects = {"objects": [{"type": "key", "color": "yellow"}, "Blue Doors"], "entities": ["yellow key"]}
+    assert identify("You see a wall.") == [["wall"]] and objects_of(objects) == ["yellow key", "blue door"]
 
 
 def test_push_agrees_with_exact_personalized_pagerank():

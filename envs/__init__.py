@@ -14,6 +14,7 @@ from lma.envs.driving import register_scenarios as register_driving
 from lma.envs.game.babyai import register_levels
 from lma.envs.game.balrog import register_tasks as register_balrog
 from lma.envs.gui import register_tasks as register_gui
+from lma.envs.gymnasium_registry import register_envs as register_in_gymnasium
 from lma.envs.web import register_envs as register_web
 from lma.registry import envs
 
@@ -28,7 +29,7 @@ envs.register("webqa/synthetic-v0", "lma.envs.webqa.env:WebQAEnv", dataset="synt
               description="WebQA multimodal multi-hop QA, bundled synthetic set; expert: oracle")
 envs.register("webqa/real-v0", "lma.envs.webqa.env:WebQAEnv", dataset="real",
               description="WebQA on the real data (data=PATH or $LMA_WEBQA_DATA); expert: oracle")
-
+envs.on_names(register_in_gymnasium)  # every lma id, plugins' included, in Gymnasium's registry too
 
 
 def make(id: str, **kwargs: Any) -> gym.Env:

@@ -139,6 +139,19 @@ class Registry:
         self.kind = kind
         self._specs: dict[str, Spec] = {}
         self._discovered = False
+        self._listeners: list[Callable[[list[str]], None]] = []
+
+    def on_names(self, listener: Callable[[list[str]], None]) -> None:
+        """Call ``listener(names)`` once discovery is done, and again whenever a name is added later
+        (lma's envs use it to appear in Gymnasium's registry too)."""
+        self._listeners.append(listener)
+        if self._discovered:
+            listener(self.names())
+
+    def _announce(self) -> None:
+        names = sorted(self._specs)
+        for listener in self._listeners:
+            listener(names)
 
     def register(
         self,
@@ -158,6 +171,8 @@ class Registry:
                 return
             raise LmaError(f"{self.kind} {name!r} is already registered")
         self._specs[name] = Spec(name, entry_point, dict(kwargs), description, raw_target)
+        if self._discovered:
+            self._announce()
 
     def spec(self, name: str) -> Spec:
         self.discover()
@@ -209,6 +224,7 @@ class Registry:
             except Exception as exc:  # a broken plugin must not break lma: name it and go on
                 log.warning("skipped plugin %s (entry point %r in group %s): %s", ep.value, ep.name,
                             ENTRY_POINT_GROUPS[self.kind], describe_error(exc))
+        self._announce()
 
 
 REGISTRIES: dict[str, Registry] = {kind: Registry(kind) for kind in KINDS}

@@ -30,20 +30,15 @@ from lma.errors import LmaError
 from lma.registry import envs
 
 pytestmark = pytest.mark.timeout(300)
-# A known failure: a browser session numbers elements on from where its last episode stopped, so
-# the same seed gives other ids (in the text too) on a second reset. BrowserSession.load, which
-# envs call to start an episode, must start the ids again at 1 (tools/browser.py).
-IDS_CARRY_OVER = pytest.mark.xfail(strict=True, raises=AssertionError,
-                                   reason="element ids carry over between episodes of a browser session")
 # One or two of each env class (and each kind of frame) through the whole checker.
 FULL_CHECKS = [
     "babyai/GoToObj-v0",  # BabyAIEnv: the whole grid
     "babyai/balrog-mix-v0",  # BalrogEnv: the agent's view
     "game/crafter-v0",
-    pytest.param("miniwob/click-button-v0", marks=IDS_CARRY_OVER),
-    pytest.param("miniwob/flight.AA-v0", marks=IDS_CARRY_OVER),  # the FlightWoB viewport
-    pytest.param("web/shop-buy-v0", marks=IDS_CARRY_OVER),
-    pytest.param("web/wiki-qa-v0", marks=IDS_CARRY_OVER),
+    "miniwob/click-button-v0",
+    "miniwob/flight.AA-v0",  # the FlightWoB viewport
+    "web/shop-buy-v0",
+    "web/wiki-qa-v0",
     "gui/calculator-v0",  # one of lma's Tk apps
     "gui/xedit-append-v0",  # a stock X program
     "driving/highway-fast-v0",
@@ -241,3 +236,16 @@ def test_action_samples_follow_the_schema():
     with pytest.raises(RuntimeError, match="reset"):
         env.tools = []
         env.action_space.sample()
+
+
+def test_gymnasium_knows_lma_ids_once_lma_is_imported_and_later_ones_too():
+    """A fresh process: nothing but ``import lma`` and a first use of lma's registry."""
+    import subprocess
+    import sys
+
+    code = ("import gymnasium as gym, lma; lma.registry.envs.names(); "
+            "env = gym.make('lma/babyai-GoToObj-v0'); print(type(env.unwrapped).__name__); "
+            "lma.register('mine/counter-v0', 'lma.envs.game.babyai:BabyAIEnv', gym_id='BabyAI-GoToObj-v0'); "
+            "print('lma/mine-counter-v0' in gym.registry)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["BabyAIEnv", "True"], out.stderr[-2000:]

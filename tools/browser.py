@@ -413,6 +413,7 @@ class BrowserSession:
         reason = self.policy.check(url)
         if reason:
             raise BrowserError(f"{url} is refused: {reason}")
+        self._next_id = 1  # a new episode numbers its elements from 1 again: the same seed, the same ids
 
         def run() -> None:
             if viewport is not None and viewport != tuple(self._page.viewport_size.values()):

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from lma.cli.options import add_episode_arguments, episode_settings, parse_env_args
-from lma.cli.output import print_table
+from lma.cli.output import exit_code, print_table
 from lma.cli.progress import interrupted
 
 HELP = "evaluate agents x envs side by side, in parallel and resumable"
@@ -29,6 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="an option for every env, e.g. time_limit=60 (repeatable; values read as YAML)")
     p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
                    help="import a module in every worker first (plugins that register envs or agents)")
+    p.add_argument("--report", action="store_true", help="write the run's report.html when the run ends")
 
 
 def given_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -61,5 +62,10 @@ def main(args: argparse.Namespace) -> int:
              "tokens": s.tokens_in_mean + s.tokens_out_mean, "errors": s.errors}
             for s in summarize(results, agent_models(config), config.get("prices"))]
     print_table(rows, ["agent", "env", "episodes", "success", "95% CI", "return", "steps", "tokens", "errors"])
-    print(f"{len(results)} episodes in {run.path}; write the report with: lma report {run.path}")
-    return 0
+    if not args.report:
+        print(f"{len(results)} episodes in {run.path}; write the report with: lma report {run.path}")
+        return exit_code(results)
+    from lma.report.build import build
+
+    print(f"{len(results)} episodes in {run.path}; the report: {build(run.path)}")
+    return exit_code(results)

@@ -49,8 +49,8 @@ def main(args: argparse.Namespace) -> int:
             raise LmaError(f"{args.out} already exists: choose a new --out file")
         base = args.base or DEFAULT_BASE
         if (Path(args.export_gguf) / "adapter_config.json").is_file():  # a LoRA adapter: applied over the base
-            export_lora_gguf(args.export_gguf, base, args.out)
-            print(f"saved the adapter {args.out}; use it with: lma run --agent type2 "
+            manifest = export_lora_gguf(args.export_gguf, base, args.out)
+            print(f"saved the adapter {args.out} and its manifest {manifest}; use it with: lma run --agent type2 "
                   f"--model '{base}?lora={args.out}' --env ENV")
         else:
             export_gguf(args.export_gguf, base, args.out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 
@@ -20,3 +21,12 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.2f}"
     return "" if value is None else str(value)
+
+
+def exit_code(results: list[Any]) -> int:
+    """0, or 1 when every episode ended in an error (nothing was measured: say so, not "0% success")."""
+    if results and all(r.error for r in results):
+        print(f"lma: every one of the {len(results)} episodes ended in an error (first: {results[0].error})",
+              file=sys.stderr)
+        return 1
+    return 0

@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 from lma.cli.options import add_episode_arguments, episode_settings, parse_env_args
-from lma.cli.output import print_table
+from lma.cli.output import exit_code, print_table
 from lma.cli.progress import interrupted
 from lma.errors import LmaError
 
@@ -57,4 +57,4 @@ def main(args: argparse.Namespace) -> int:
                   "steps": r.steps, "tokens": r.tokens_in + r.tokens_out, "seconds": r.seconds,
                   "error": (r.error or "")[:60]} for r in results], COLUMNS)
     print(f"success {sum(r.success for r in results)}/{len(results)}; run saved in {run.path}")
-    return 0
+    return exit_code(results)

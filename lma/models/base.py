@@ -79,6 +79,10 @@ class ChatModel:
             for r in requests
         ]
 
+    def check(self) -> None:
+        """Raise :class:`ModelError` when the model cannot be reached now (runs call it before the
+        first episode); local models are loaded already, so there is nothing to check."""
+
     def close(self) -> None:
         """Release weights, processes or connections."""
 

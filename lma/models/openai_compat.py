@@ -26,6 +26,7 @@ import httpx
 import numpy as np
 
 from lma.core import Usage
+from lma.errors import describe_error
 from lma.models.base import ChatModel, Completion, ModelError, parse_json
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,15 @@ class OpenAICompatModel(ChatModel):
                     raise _Answered(message, response.status_code)
             time.sleep(0.5 * 2**attempt)
         raise AssertionError("unreachable")
+
+    def check(self) -> None:
+        """One ``GET /models``: the endpoint must answer (any HTTP answer will do: some servers
+        list no models), so a dead endpoint fails before a run instead of as every episode."""
+        url = self.base_url + "/models"
+        try:
+            self.client.get(url, timeout=10.0)
+        except httpx.HTTPError as exc:
+            raise ModelError(f"{self.name}: {url} cannot be reached ({describe_error(exc)})") from None
 
     def close(self) -> None:
         self.client.close()

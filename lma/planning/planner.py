@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lma.core import ToolCall, Usage
-from lma.models.base import ChatModel, Message, ModelError, parse_json
+from lma.models.base import ChatModel, Message, parse_json
 from lma.planning.prompt import SYSTEM_PROMPT, PlanInput, render
 from lma.tools.base import tool_call_schema, validate_call
 
@@ -65,16 +65,13 @@ class Planner:
         conversation, outputs, usage = list(messages), [], Usage()
         problem = "no answer"
         for _ in range(self.retries + 1):
-            try:
-                completion = self.model.complete(
-                    conversation,
-                    images=given.images,
-                    schema=schema,
-                    max_tokens=self.max_tokens,
-                    temperature=self.temperature,
-                )
-            except ModelError as exc:
-                return Plan(None, messages, outputs, usage, error=f"model error: {exc}")
+            completion = self.model.complete(  # a ModelError propagates: see the module docstring
+                conversation,
+                images=given.images,
+                schema=schema,
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+            )
             usage = usage + completion.usage
             outputs.append(completion.text)
             parsed = completion.parsed if completion.parsed is not None else parse_json(completion.text)

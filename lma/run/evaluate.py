@@ -84,11 +84,18 @@ def check_settings(given: dict[str, Any]) -> dict[str, Any]:
     return given
 
 
-def check_env(env_id: str, env_kwargs: dict[str, Any]) -> None:
-    """Build and close the env once, so unknown ids or options, missing data or packages fail before a run."""
+def check_env(env_id: str, env_kwargs: dict[str, Any], *, needs_oracle: bool = False) -> None:
+    """Build and close the env once, so unknown ids or options, missing data or packages fail before
+    a run; ``needs_oracle``: the env must have a scripted expert (agent ``expert`` plays it)."""
     from lma.envs import make
+    from lma.envs.base import ToolEnv
 
-    make(env_id, **env_kwargs).close()
+    env = make(env_id, **env_kwargs)
+    try:
+        if needs_oracle and getattr(type(env.unwrapped), "expert_action", None) in (None, ToolEnv.expert_action):
+            raise LmaError(f"agent 'expert' needs an env with a scripted oracle; {env_id} has none")
+    finally:
+        env.close()
 
 
 def takes_model(agent: str) -> bool:
@@ -101,14 +108,14 @@ def takes_model(agent: str) -> bool:
         return False
 
 
-def agent_model(agent: str, given: str | None) -> str:
+def agent_model(agent: str, given: str | None, envs: list[str] | tuple[str, ...] = ()) -> str:
     """The model spec an agent will load, by the presets' own rules (:mod:`lma.agents`), spelled out
     so the config records it and workers can share it."""
     from lma.agents import default_model, finetuned_model
     from lma.models import DEFAULT_MODEL
 
-    if agent == "type2":  # a fine-tuned model; without one the preset raises its own clear error
-        return finetuned_model(given)
+    if agent == "type2":  # a fine-tuned model: the given one, or the one lma ships for these envs
+        return finetuned_model(given, envs)
     return given or default_model() or DEFAULT_MODEL
 
 
@@ -136,7 +143,7 @@ def resolve(settings: dict[str, Any], command: str = "eval") -> dict[str, Any]:
         label = entry.pop("label", None) or name
         agents.spec(name)  # unknown names raise with suggestions
         if takes_model(name):
-            entry["model"] = agent_model(name, entry.get("model") or s["model"])
+            entry["model"] = agent_model(name, entry.get("model") or s["model"], s["envs"])
             models.spec(split_spec(entry["model"])[0])  # an unknown backend fails now, with suggestions
         if any(a["label"] == label for a in resolved):
             raise LmaError(f"agent {label!r} is listed twice; give one a different `label`")
@@ -146,7 +153,7 @@ def resolve(settings: dict[str, Any], command: str = "eval") -> dict[str, Any]:
     env_args = {}
     for env in dict.fromkeys(s["envs"]):
         env_args[env] = {**s["env_args"].get("*", {}), **s["env_args"].get(env, {})}
-        check_env(env, env_args[env])  # unknown ids (with suggestions), options, data or packages fail now
+        check_env(env, env_args[env], needs_oracle=any(a["name"] == "expert" for a in resolved))
     return {
         "command": command,
         "settings": settings,
@@ -231,13 +238,17 @@ def make_jobs(config: dict[str, Any], servers: dict[str, Any]) -> list:
 
 
 def check_agents(jobs: list) -> dict[str, dict[str, Any]]:
-    """Build each agent once here, so bad options fail now (exit 2); returns their ``config()``."""
+    """Build each agent once here, so bad options and unreachable models fail now (exit 2);
+    returns their ``config()``."""
     from lma.agents import make_agent
 
     configs = {}
     for job in jobs:
         if job.label not in configs:
             agent = make_agent(job.agent, **job.options)
+            model = getattr(agent, "model", None)
+            if model is not None:
+                model.check()
             configs[job.label] = agent.config()
             agent.close()
     return configs

@@ -109,7 +109,8 @@ def _weights(model: Any, heads: int, kv_heads: int) -> dict[str, np.ndarray]:
 
 
 def export_lora_gguf(adapter_dir: str | Path, base: str, out: str | Path) -> Path:
-    """Write a PEFT LoRA adapter (``lma finetune --lora --adapter-only``) as a llama.cpp LoRA GGUF.
+    """Write a PEFT LoRA adapter (``lma finetune --lora --adapter-only``) as a llama.cpp LoRA GGUF,
+    and its manifest beside it (:func:`lma.models.adapters.write_manifest`); returns the manifest.
 
     llama.cpp applies it over the base GGUF at load time (``W x + alpha / r * B A x``), so a
     fine-tuned planner ships as a few MB instead of a whole model. Tensors are named after the
@@ -122,6 +123,7 @@ def export_lora_gguf(adapter_dir: str | Path, base: str, out: str | Path) -> Pat
     import torch
     from safetensors.torch import load_file
 
+    from lma.models.adapters import write_manifest
     from lma.models.llamacpp import resolve_gguf
 
     folder = Path(adapter_dir)
@@ -166,4 +168,10 @@ def export_lora_gguf(adapter_dir: str | Path, base: str, out: str | Path) -> Pat
     writer.write_tensors_to_file()
     writer.close()
     tmp.replace(out)
-    return out
+    return write_manifest(out, base_path, _about(folder))
+
+
+def _about(adapter_dir: Path) -> dict[str, Any]:
+    """What ``lma finetune`` recorded about the adapter (data, settings, figures, prompt layout)."""
+    info = adapter_dir / "lma-finetune.json"
+    return {"training": json.loads(info.read_text())} if info.is_file() else {}

@@ -149,6 +149,7 @@ def train(model: Any, tokenizer: Any, examples: list[Example], settings: TrainSe
         warmup_steps=0.05, weight_decay=0.0, logging_steps=10, save_strategy="no", report_to=[],
         bf16=bf16, use_cpu=not cuda, dataloader_num_workers=0, remove_unused_columns=False,
         seed=settings.seed, include_num_input_tokens_seen="non_padding",
+        train_sampling_strategy="group_by_length",  # batches of similar length: little padding
     )
     trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collate(tokenizer.pad_token_id))
     start = time.perf_counter()

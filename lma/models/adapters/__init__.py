@@ -27,9 +27,10 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def manifest(name: str, folder: Path = HERE) -> dict[str, Any]:
-    """The manifest of adapter ``name``; a clear error when it is missing or unreadable."""
-    path = folder / f"{name}.json"
+def manifest(name: str, folder: Path | None = None) -> dict[str, Any]:
+    """The manifest of adapter ``name`` (in ``folder``, default :data:`HERE`); a clear error when it
+    is missing or unreadable."""
+    path = (folder or HERE) / f"{name}.json"
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
@@ -41,10 +42,18 @@ def manifest(name: str, folder: Path = HERE) -> dict[str, Any]:
     return data
 
 
-def verified_adapter(name: str, base: Path, folder: Path = HERE) -> Path:
+def write_manifest(adapter: Path, base: Path, about: dict[str, Any]) -> Path:
+    """Write ``adapter``'s manifest beside it (``NAME.json``): both checksums and ``about`` (how it was made)."""
+    path = adapter.with_suffix(".json")
+    path.write_text(json.dumps({"sha256": sha256(adapter), "base_sha256": sha256(base), "base": base.name,
+                                "bytes": adapter.stat().st_size, **about}, indent=2) + "\n")
+    return path
+
+
+def verified_adapter(name: str, base: Path, folder: Path | None = None) -> Path:
     """The path of adapter ``name`` once its checksum and its base's checksum match the manifest."""
     info = manifest(name, folder)
-    path = folder / f"{name}.gguf"
+    path = (folder or HERE) / f"{name}.gguf"
     if not path.is_file():
         raise ModelError(f"the shipped planner {path} is missing: reinstall lma (or rebuild it: {info.get('rebuild', '')})")
     if sha256(path) != info["sha256"]:

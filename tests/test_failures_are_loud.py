@@ -1,0 +1,95 @@
+"""Failures that must not look like results, and the CLI's edges (issue: never fail silently)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def lma(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lma.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=600)
+
+
+def test_a_dead_model_endpoint_is_refused_before_the_run(tmp_path):
+    proc = lma("run", "--agent", "type1", "--env", "babyai/GoToObj-v0", "--model", "openai:http://127.0.0.1:9/v1#x",
+               "--out", str(tmp_path))
+    assert proc.returncode == 2 and "cannot be reached" in proc.stderr and "Traceback" not in proc.stderr
+    assert not any(tmp_path.iterdir())  # no run folder that would read as "0% success"
+
+
+def test_an_episode_whose_model_stops_answering_is_an_error_and_an_all_error_run_exits_1(tmp_path):
+    from lma.agents import make_agent
+    from lma.core import Task
+    from lma.models.base import ChatModel, ModelError
+    from lma.run.runner import run_episode
+
+    class Gone(ChatModel):
+        name = "gone"
+
+        def complete(self, messages, **kwargs):
+            raise ModelError("http://127.0.0.1:9/v1 cannot be reached")
+
+    result = run_episode(make_agent("type1", model=Gone()), Task("babyai/GoToObj-v0", 0, max_steps=3))
+    assert result.error is not None and "cannot be reached" in result.error and not result.success
+    assert result.steps == 0
+
+    from lma.cli.output import exit_code
+
+    assert exit_code([result]) == 1 and exit_code([]) == 0
+
+
+def test_options_an_agent_does_not_take_and_bad_limits_exit_2(tmp_path):
+    for args, words in [
+        (["--agent", "random", "--model", "llamacpp:smollm2-135m"], "agent 'random' does not take model"),
+        (["--agent", "expert", "--max-steps", "-3"], "max_steps must be at least 1"),
+        (["--agent", "expert", "--env", "CartPole-v1"], "needs an env with a scripted oracle"),
+    ]:
+        if "--env" not in args:
+            args = [*args, "--env", "babyai/GoToObj-v0"]
+        proc = lma("run", *args, "--out", str(tmp_path))
+        assert proc.returncode == 2, (args, proc.stderr)
+        lma_lines = [line for line in proc.stderr.splitlines() if line.startswith("lma:")]
+        assert words in proc.stderr and len(lma_lines) == 1 and "Traceback" not in proc.stderr, (args, proc.stderr)
+    proc = lma("eval", "--agents", "expert", "--envs", "babyai/GoToObj-v0", "--max-steps", "0", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "max_steps must be at least 1" in proc.stderr
+
+
+def test_debug_works_after_the_command_and_perceivers_are_listed(tmp_path):
+    proc = lma("run", "--debug", "--agent", "tpye1", "--env", "babyai/GoToObj-v0", "--out", str(tmp_path))
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+    proc = lma("run", "--agent", "type1", "--env", "babyai/GoToObj-v0", "--perceiver", "ocrr", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "lma list perceivers" in proc.stderr
+    listing = lma("list", "perceivers")
+    assert listing.returncode == 0 and "caption" in listing.stdout and "som" in listing.stdout
+
+
+def test_a_typo_in_a_config_key_is_named(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("agents: [expert]\nenvs: [babyai/GoToObj-v0]\nmax_step: 3\n")
+    proc = lma("eval", "--config", str(config), "--out", str(tmp_path))
+    assert proc.returncode == 2 and "unknown setting 'max_step'; did you mean 'max_steps'?" in proc.stderr
+
+
+def test_a_plugin_whose_register_function_raises_is_named_and_skipped(tmp_path):
+    dist = tmp_path / "site"
+    (dist / "broken_plugin").mkdir(parents=True)
+    (dist / "broken_plugin" / "__init__.py").write_text("def register():\n    raise AttributeError('oops')\n")
+    info = dist / "broken_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[lma.envs]\nbroken = broken_plugin:register\n")
+    env = {**__import__("os").environ, "PYTHONPATH": str(dist)}
+    proc = lma("list", "envs", env=env)
+    assert proc.returncode == 0 and "babyai/GoToObj-v0" in proc.stdout
+    assert "skipped plugin broken_plugin:register" in proc.stderr and "'broken'" in proc.stderr
+
+
+def test_replay_verbose_shows_what_each_tool_returned(tmp_path):
+    proc = lma("run", "--agent", "expert", "--env", "webqa/synthetic-v0", "--no-frames", "--out", str(tmp_path / "runs"))
+    assert proc.returncode == 0, proc.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    row = json.loads((run / "results.jsonl").read_text().splitlines()[0])
+    replay = lma("replay", "-v", str(run), row["episode_id"])
+    assert replay.returncode == 0 and "      -> " in replay.stdout

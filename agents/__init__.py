@@ -36,19 +36,12 @@ def default_model() -> str | None:
     return f"openai:{base}#{name}" if base and name else None
 
 
-SHIPPED_PLANNERS = {"babyai/": "llamacpp:smollm2-135m-babyai"}  # env id prefix -> the planner lma ships
-
-
-def finetuned_model(model: str | None, envs: list[str] | tuple[str, ...] = ()) -> str:
-    """Type II's planner: ``--model`` or ``$LMA_TYPE2_MODEL``, else the planner lma ships for the
-    envs when they all have one (:data:`SHIPPED_PLANNERS`); a bare folder means ``transformers:DIR``."""
+def finetuned_model(model: str | None) -> str:
+    """Type II's planner: ``--model`` or ``$LMA_TYPE2_MODEL``; a bare folder means ``transformers:DIR``."""
     model = model or os.environ.get("LMA_TYPE2_MODEL")
     if not model:
-        shipped = {spec for prefix, spec in SHIPPED_PLANNERS.items() for env in envs if env.startswith(prefix)}
-        if envs and len(shipped) == 1 and all(any(e.startswith(p) for p in SHIPPED_PLANNERS) for e in envs):
-            return shipped.pop()
-        raise LmaError("type2 needs a fine-tuned model: --model transformers:DIR or llamacpp:FILE.gguf (made by "
-                       "`lma finetune`); lma ships llamacpp:smollm2-135m-babyai for the babyai/* envs")
+        raise LmaError("type2 needs a fine-tuned model: --model transformers:DIR or llamacpp:FILE.gguf "
+                       "(made by `lma finetune`)")
     return f"transformers:{model}" if os.path.isdir(model) else model
 
 

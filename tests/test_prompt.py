@@ -83,3 +83,28 @@ def test_llamacpp_reuses_the_prefix_and_decides_the_same_as_without_cache():
     later = cached_steps[1:]
     reused = sum(s.usage.tokens_cached for s in later) / sum(s.usage.tokens_in for s in later)
     assert reused > 0.6, reused  # most of each later prompt comes from the cache
+
+
+def test_a_lora_adapter_is_checked_against_its_manifest(tmp_path):
+    from lma.models.adapters import verified_adapter, write_manifest
+    from lma.models.base import ModelError
+
+    base, adapter = tmp_path / "base.gguf", tmp_path / "planner.gguf"
+    base.write_bytes(b"base weights")
+    adapter.write_bytes(b"adapter weights")
+    write_manifest(adapter, base, {"training": {"prompt_layout": 2}})
+    assert verified_adapter(adapter, base) == adapter
+    other = tmp_path / "other.gguf"
+    other.write_bytes(b"another base")
+    with pytest.raises(ModelError, match="trained on another base model"):
+        verified_adapter(adapter, other)
+    adapter.write_bytes(b"adapter weightz")
+    with pytest.raises(ModelError, match="does not match its recorded checksum"):
+        verified_adapter(adapter, base)
+    with pytest.raises(ModelError, match="no LoRA adapter file"):
+        verified_adapter(tmp_path / "missing.gguf", base)
+    proc = __import__("subprocess").run(
+        [__import__("sys").executable, "-m", "lma.cli", "run", "--agent", "type1", "--env", "babyai/GoToObj-v0",
+         "--model", f"llamacpp:smollm2-135m?lora={adapter}", "--out", str(tmp_path / "runs")],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "planner.gguf does not match its recorded checksum" in proc.stderr

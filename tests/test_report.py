@@ -111,3 +111,25 @@ def test_bad_runs_exit_2_and_leave_the_last_good_report(run, tmp_path):
         assert (run / "report.html").read_bytes() == good
     finally:
         (run / "config.yaml").write_text(config)
+
+
+def test_a_run_folder_from_before_the_one_job_path_still_reports(tmp_path):
+    """``lma run`` folders written before it became a one-agent ``lma eval`` (one ``agent``, one ``env``)."""
+    import yaml
+
+    from lma.core import EpisodeResult
+    from lma.report.build import build
+
+    old = tmp_path / "20261126-183522-type1-babyai-GoToRedBall-v0-0703"
+    (old / "episodes").mkdir(parents=True)
+    (old / "config.yaml").write_text(yaml.safe_dump({
+        "command": "run", "agent": {"name": "type1", "model": "llamacpp:smollm2-135m"}, "agent_options": {},
+        "env": "babyai/GoToRedBall-v0", "env_kwargs": {}, "seeds": [0, 1], "max_steps": 24}))
+    rows = [EpisodeResult(f"type1__babyai_GoToRedBall-v0__s{s}", "babyai/GoToRedBall-v0", "type1", s, steps=24,
+                          tokens_in=7000).to_json() for s in (0, 1)]
+    (old / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = RunDir(old).config()
+    assert [a["label"] for a in config["agents"]] == ["type1"] and config["envs"] == ["babyai/GoToRedBall-v0"]
+    assert config["agents"][0]["options"]["model"] == "llamacpp:smollm2-135m"
+    page = build(old, episodes=False).read_text()
+    assert "type1" in page and "babyai/GoToRedBall-v0" in page

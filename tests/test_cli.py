@@ -74,3 +74,16 @@ def test_env_args_reach_the_env_and_bad_ones_exit_2(tmp_path):
     for bad, words in [("max_steps", "expected KEY=VALUE"), ("nope=1", "does not take nope")]:
         proc = lma("run", "--agent", "expert", "--env", "babyai/GoToObj-v0", "--env-arg", bad, "--out", str(tmp_path))
         assert proc.returncode == 2 and words in proc.stderr, proc.stderr
+
+
+def test_lma_run_resumes_like_lma_eval(tmp_path):
+    proc = lma("run", "--agent", "expert", "--env", "babyai/GoToObj-v0", "--episodes", "3", "--no-frames",
+               "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    (run,) = tmp_path.iterdir()
+    lines = (run / "results.jsonl").read_text().splitlines()
+    (run / "results.jsonl").write_text(lines[0] + "\n")  # as if killed after the first episode
+    resumed = lma("run", "--resume", str(run))
+    assert resumed.returncode == 0 and "success 3/3" in resumed.stdout, resumed.stderr
+    rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["seed"] for r in rows) == [0, 1, 2]  # each episode once

@@ -62,10 +62,10 @@ def main(args: argparse.Namespace) -> int:
              "tokens": s.tokens_in_mean + s.tokens_out_mean, "errors": s.errors}
             for s in summarize(results, agent_models(config), config.get("prices"))]
     print_table(rows, ["agent", "env", "episodes", "success", "95% CI", "return", "steps", "tokens", "errors"])
-    if not args.report:
-        print(f"{len(results)} episodes in {run.path}; write the report with: lma report {run.path}")
-        return exit_code(results)
-    from lma.report.build import build
+    if args.report:
+        from lma.report.build import build
 
-    print(f"{len(results)} episodes in {run.path}; the report: {build(run.path)}")
+        print(f"{len(results)} episodes in {run.path}; the report: {build(run.path)}")
+    else:
+        print(f"{len(results)} episodes in {run.path}; write the report with: lma report {run.path}")
     return exit_code(results)

@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from lma.errors import LmaError
-from lma.run.recording import RunDir, new_run_id
-from lma.run.workers import InlinePool, LocalPool, RayPool, check_ray_address, import_modules
+from lma.run.recording import RunDir, new_run_id, yaml_problem
+from lma.run.workers import InlinePool, Job, LocalPool, RayPool, check_ray_address, import_modules
 
 DEFAULTS: dict[str, Any] = {
     "agents": None, "envs": None, "episodes": 10, "seed": 0, "model": None, "max_steps": None,
@@ -57,8 +57,6 @@ SHARED_BACKENDS = ("llamacpp", "transformers")
 
 def load_settings_file(path: str) -> dict[str, Any]:
     import yaml
-
-    from lma.run.recording import yaml_problem
 
     try:
         data = yaml.safe_load(Path(path).read_text())
@@ -222,8 +220,6 @@ def start_model_servers(config: dict[str, Any]) -> dict[str, Any]:
 
 def make_jobs(config: dict[str, Any], servers: dict[str, Any]) -> list:
     """Every episode of the run, ordered seed by seed so a partial run is already paired."""
-    from lma.run.workers import Job
-
     jobs = []
     for seed in config["seeds"]:
         for env in config["envs"]:

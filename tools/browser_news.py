@@ -36,6 +36,11 @@ _TUNNELLED = ("https", "ws", "wss")
 # Chromium errors the proxy already explains (its own refusal or failure) or that are no failure.
 _NOT_NEWS = ("ERR_ABORTED", "ERR_TUNNEL_CONNECTION_FAILED", "ERR_BLOCKED_BY_CLIENT")
 _NAVIGATIONS = ("navigation", "redirect")
+# Tunnels Chromium opens by itself whatever the page does: its IdentityManager lists the Google
+# accounts in the cookie jar once its network is up, and retries with back-off, and no switch or
+# preference stops it. They are refused like any other and kept in the ledger, but they are not
+# news of the agent's action (they would land on whichever action was running).
+_BROWSER_OWN = frozenset({"accounts.google.com:443"})
 
 
 class News:
@@ -112,12 +117,14 @@ class News:
         return list(self._refusals)
 
     def take(self) -> tuple[list[Refusal], list[Failure]]:
-        """The refusals and the failed navigations recorded since the last call, named."""
+        """The refusals and the failed navigations recorded since the last call, named (less
+        Chromium's own tunnels that Playwright never saw, :data:`_BROWSER_OWN`)."""
         self._catch_up()
         self._tunnels.clear()  # URLs seen during an action name only that action's refusals
         refused, failed = self._taken
         self._taken = (len(self._refusals), len(self._failures))
-        return self._refusals[refused:], [f for f in self._failures[failed:] if f.kind in _NAVIGATIONS]
+        news = [r for r in self._refusals[refused:] if not (r.kind == "connection" and r.url in _BROWSER_OWN)]
+        return news, [f for f in self._failures[failed:] if f.kind in _NAVIGATIONS]
 
     def since(self, refusals: int, failures: int) -> list[Refusal]:
         """Refusals and failures (named) after the ledger held ``refusals`` and ``failures`` entries."""

@@ -31,7 +31,8 @@ from lma.envs.web.server import LoopbackServer
 from lma.errors import LmaError
 
 MINIWOB_VIEWPORT = (160, 210)  # the task area of every MiniWoB++ page (#wrap)
-FLIGHT_VIEWPORT = (600, 800)  # FlightWoB: the site in a 375x667 frame, the instruction beside it
+FLIGHT_VIEWPORT = (375, 667)  # FlightWoB: the site's frame; the harness panel beside it (instruction,
+# real-time countdown, last reward) is left out, as every MiniWoB++ page's reward display is
 TOOLS = ("click", "type", "select", "press", "scroll", "read")
 _RESULT_JS = """() => ({done: WOB_DONE_GLOBAL, reward: WOB_REWARD_GLOBAL, raw: WOB_RAW_REWARD_GLOBAL,
                         reason: WOB_REWARD_REASON == null ? null : String(WOB_REWARD_REASON),

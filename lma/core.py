@@ -127,7 +127,7 @@ class EpisodeResult:
     env: str
     agent: str
     seed: int
-    success: bool = False
+    success: bool | None = False  # None: the env cannot tell (unknown, neither success nor failure)
     return_: float = 0.0
     steps: int = 0
     tokens_in: int = 0

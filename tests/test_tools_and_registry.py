@@ -99,9 +99,9 @@ def test_registry_refuses_silent_overwrite():
 def test_plain_gymnasium_env_is_wrapped_with_named_tools():
     env = lma.make("CartPole-v1")
     obs, _ = env.reset(seed=3)
-    assert [t.name for t in env.unwrapped.tools] == ["action_0", "action_1"]
+    assert [t.name for t in env.unwrapped.tools] == ["push_left", "push_right"]
     assert obs["image"] is not None and obs["image"].ndim == 3
-    obs, reward, terminated, truncated, info = env.step(ToolCall("action_1"))
+    obs, reward, terminated, truncated, info = env.step(ToolCall("push_right"))
     assert reward == 1.0
     _, _, _, _, info = env.step(ToolCall("jump"))
     assert "unknown tool" in info["error"]

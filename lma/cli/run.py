@@ -53,8 +53,10 @@ def main(args: argparse.Namespace) -> int:
         run = run_jobs(config, run, name=f"{agent}-{env}", on_start=started)
     order = {seed: i for i, seed in enumerate(config["seeds"])}
     results = sorted(run.results(), key=lambda r: order.get(r.seed, len(order)))
-    print_table([{"episode": r.episode_id, "seed": r.seed, "success": r.success, "return": r.return_,
-                  "steps": r.steps, "tokens": r.tokens_in + r.tokens_out, "seconds": r.seconds,
+    print_table([{"episode": r.episode_id, "seed": r.seed, "success": "unknown" if r.success is None else r.success,
+                  "return": r.return_, "steps": r.steps, "tokens": r.tokens_in + r.tokens_out, "seconds": r.seconds,
                   "error": (r.error or "")[:60]} for r in results], COLUMNS)
-    print(f"success {sum(r.success for r in results)}/{len(results)}; run saved in {run.path}")
+    unknown = sum(r.success is None for r in results)
+    print(f"success {sum(r.success is True for r in results)}/{len(results) - unknown}"
+          f"{f' ({unknown} unknown)' if unknown else ''}; run saved in {run.path}")
     return exit_code(results)

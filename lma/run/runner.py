@@ -7,7 +7,9 @@ env call is abandoned on its thread (the env is then closed); for a hard guarant
 in worker processes (:mod:`lma.run.evaluate`), which are killed at the episode limit.
 
 The step limit is the task's ``max_steps``, else the env's own (``env.unwrapped.max_episode_steps``,
-e.g. MiniGrid's), else :data:`DEFAULT_MAX_STEPS`.
+e.g. MiniGrid's), else :data:`DEFAULT_MAX_STEPS`. Success is the last step's ``info["success"]``;
+None there means the env cannot tell (a wrapped Gymnasium env without a rule), and the episode's
+success is then None, unknown, rather than a failure.
 """
 
 from __future__ import annotations
@@ -135,8 +137,11 @@ def run_episode(
                 recorder.step(record)
             agent.observe(record)
             if terminated or truncated:
-                result.success = bool(info.get("success", terminated and reward > 0))
+                success = info.get("success", terminated and reward > 0)
+                result.success = None if success is None else bool(success)
                 break
+        else:  # cut by the step cap: a failure, unless the env cannot tell success at all
+            result.success = None if info.get("success", False) is None else False
         result.metrics = episode_metrics(env, info)
     except Exception as exc:
         result.error = describe_error(exc)

@@ -11,6 +11,7 @@ import pytest
 import lma
 from lma.agents import ExpertAgent
 from lma.core import Task, ToolCall
+from lma.envs.web.base import BrowserDied
 from lma.envs.web.server import LoopbackServer, Response
 from lma.run.runner import run_episode
 from lma.tools.browser import BrowserSession
@@ -151,14 +152,13 @@ def test_runner_with_expert_and_own_browser():
     assert result.success and result.error is None and result.metrics["hops"] == 2
 
 
-def test_a_browser_that_dies_truncates_the_episode():
+def test_a_browser_that_dies_ends_the_episode_as_an_error():
     env = lma.make("web/wiki-qa-v0")
     try:
         env.reset(seed=0)
         kill_group(env.unwrapped.session.pid)  # Chromium crashes mid-episode
         time.sleep(0.5)
-        obs, reward, terminated, truncated, info = env.step(ToolCall("read"))
-        assert truncated and not terminated and "closed" in info["error"]
-        assert "cannot be observed" in obs["text"]
+        with pytest.raises(BrowserDied, match="the browser died during read"):
+            env.step(ToolCall("read"))
     finally:
         env.close()

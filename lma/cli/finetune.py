@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     p.add_argument("--max-length", type=int, default=1024, help="longer examples (in tokens) are skipped")
     p.add_argument("--history", type=int, help="past steps in each prompt (default: the agents' default)")
+    p.add_argument("--save-every", type=int, metavar="STEPS",
+                   help="keep a checkpoint every STEPS optimizer steps; the same command run again resumes")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -64,13 +66,13 @@ def main(args: argparse.Namespace) -> int:
         raise LmaError("--from RUN_DIR[,RUN_DIR...] is required (or --merge ADAPTER_DIR)")
     if args.adapter_only and not args.lora:
         raise LmaError("--adapter-only needs --lora")
-    for name in ("epochs", "batch_size", "max_steps", "max_length"):
+    for name in ("epochs", "batch_size", "max_steps", "max_length", "save_every"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise LmaError(f"--{name.replace('_', '-')} must be positive")
     settings = TrainSettings(lora=args.lora, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                              max_steps=args.max_steps, max_length=args.max_length, seed=args.seed,
-                             adapter_only=args.adapter_only)
+                             adapter_only=args.adapter_only, save_every=args.save_every)
     sources = [r for r in args.runs.split(",") if r]
     if not args.out:
         from lma.train.data import collect_examples, save_examples

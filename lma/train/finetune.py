@@ -11,7 +11,9 @@ The successful episodes of the given run folders become chat-format examples
 model is trained on them (:mod:`lma.train.trainer`). The output folder appears only when it is
 complete: everything is written to a temporary sibling folder that is renamed at the end, so an
 interrupted or failed run never leaves a folder that looks complete. ``lma-finetune.json`` in it
-records the data, settings and figures of the run.
+records the data, settings and figures of the run. With ``--save-every N`` checkpoints are kept
+in a hidden ``.OUT.checkpoints`` folder beside ``OUT``; the same command run again resumes from
+the last one (another command is refused there), and the folder goes when the model is saved.
 
 To train on another machine (a GPU box), save the data with ``--save-data FILE.jsonl``, train
 there with ``--from FILE.jsonl --lora --adapter-only`` (the output is the adapter alone, a few MB),
@@ -22,6 +24,7 @@ FILE.gguf`` writes a model fine-tuned from a GGUF base back to GGUF for llama.cp
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -50,6 +53,26 @@ def write_atomically(out: Path, write: Any) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def checkpoint_folder(out: Path, fingerprint: str) -> Path:
+    """The checkpoint folder of the run making ``out``, made if new; refused if another run's."""
+    folder = out.parent / f".{out.name}.checkpoints"
+    stamp = folder / "run.json"
+    if stamp.is_file() and json.loads(stamp.read_text()).get("fingerprint") != fingerprint:
+        raise LmaError(f"{folder} holds the checkpoints of another training run (other data, base or settings): "
+                       "run that command again to resume it, or remove the folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps({"fingerprint": fingerprint, "out": str(out)}))
+    return folder
+
+
+def run_fingerprint(examples: list[Any], base: str, settings: Any) -> str:
+    """What a resumed run must share with the run it resumes: data, base and settings."""
+    digest = hashlib.sha256(json.dumps([base, vars(settings)], sort_keys=True, default=str).encode())
+    for e in examples:
+        digest.update(json.dumps([e.messages, e.first_target], ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
 def finetune(sources: list[str], base: str, out: str | Path, settings: Any, history: int | None = None,
              save_data: str | None = None) -> dict[str, Any]:
     """Build the data, train, and write the model to ``out`` atomically; returns its info."""
@@ -62,12 +85,13 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
     examples, episodes = collect_examples(sources, history)
     if save_data:
         save_examples(examples, save_data)
+    checkpoints = checkpoint_folder(Path(out), run_fingerprint(examples, base, settings)) if settings.save_every else None
     model, tokenizer = load_base(base)
     info = {"base": base, "from": list(sources), "episodes": episodes, "history": history,
             "prompt_layout": LAYOUT, "settings": vars(settings)}
 
     def write(tmp: Path) -> None:
-        trained, info["figures"] = train(model, tokenizer, examples, settings, tmp)
+        trained, info["figures"] = train(model, tokenizer, examples, settings, tmp, checkpoints)
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
         trained.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
@@ -75,6 +99,8 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
         (tmp / INFO_FILE).write_text(json.dumps(info, indent=2))
 
     write_atomically(Path(out), write)
+    if checkpoints is not None:
+        shutil.rmtree(checkpoints, ignore_errors=True)
     return info
 
 

@@ -11,6 +11,12 @@ that ``transformers:DIR`` loads like any checkpoint. With ``adapter_only`` the a
 kept (a few MB: easy to copy from the machine that trained it), and :func:`merge_adapter` merges
 it into its base later. Runs on CUDA when present, else on the CPU
 with bfloat16 autocast where the CPU supports it (about twice as fast as float32 here).
+
+The output layer is applied to the target positions only (:func:`target_loss`): a small model's
+vocabulary projection is a fifth of its compute per token, and most tokens are prompt. With
+``save_every`` the run keeps a checkpoint every N optimizer steps in ``checkpoints`` and, started
+again with the same data and settings, resumes from the last one (a run killed after hours loses
+minutes).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class TrainSettings:
     lora_rank: int = 16
     seed: int = 0
     adapter_only: bool = False  # keep the LoRA adapter unmerged: small enough to copy off a GPU box
+    save_every: int | None = None  # optimizer steps between checkpoints (None: no checkpoints)
 
 
 def load_base(spec: str) -> tuple[Any, Any]:
@@ -123,11 +130,64 @@ def collate(pad_id: int) -> Any:
     return collate_batch
 
 
+def target_loss(model: Any, inputs: dict[str, Any]) -> Any:
+    """Mean cross-entropy of the target tokens (labels != -100), equal to the causal LM's own loss.
+
+    The decoder runs on every position, the output layer only where the next token is a target.
+    Models without ``get_decoder``/``get_output_embeddings`` get their own forward's loss.
+    """
+    import torch.nn.functional as F
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    decoder, head = base.get_decoder(), base.get_output_embeddings()
+    if decoder is None or head is None or decoder is base:
+        return model(**inputs).loss
+    hidden = decoder(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).last_hidden_state
+    labels = inputs["labels"][:, 1:]
+    wanted = labels != -100
+    logits = head(hidden[:, :-1][wanted]).float()
+    return F.cross_entropy(logits, labels[wanted])
+
+
+def _trainer_class() -> Any:
+    from transformers import Trainer
+
+    class TargetTrainer(Trainer):
+        """The transformers Trainer with :func:`target_loss`."""
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # type: ignore[override]
+            loss = target_loss(model, inputs)
+            return (loss, None) if return_outputs else loss
+
+    return TargetTrainer
+
+
+def _last_checkpoint(folder: Path) -> str | None:
+    """The newest complete checkpoint (a run killed while saving leaves one without its state)."""
+    complete = [p for p in folder.glob("checkpoint-*")
+                if p.name.rpartition("-")[2].isdigit() and (p / "trainer_state.json").is_file()]
+    return str(max(complete, key=lambda p: int(p.name.rpartition("-")[2]))) if complete else None
+
+
+def _tokens_seen(checkpoint: str | None) -> int:
+    """Training tokens already seen at ``checkpoint`` (so a resumed run's speed is its own)."""
+    if checkpoint is None:
+        return 0
+    import json
+
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+    return int(state.get("num_input_tokens_seen") or 0)
+
+
 def train(model: Any, tokenizer: Any, examples: list[Example], settings: TrainSettings,
-          work_dir: Path) -> tuple[Any, dict[str, Any]]:
-    """Train and return the model ready to save (LoRA merged) and figures about the run."""
+          work_dir: Path, checkpoints: Path | None = None) -> tuple[Any, dict[str, Any]]:
+    """Train and return the model ready to save (LoRA merged) and figures about the run.
+
+    ``checkpoints`` (with ``settings.save_every``) is where checkpoints are kept and resumed
+    from; the caller checks that a folder it reuses belongs to the same run.
+    """
     import torch
-    from transformers import Trainer, TrainingArguments
+    from transformers import TrainingArguments
 
     rows = [r for r in (encode(e, tokenizer, settings.max_length) for e in examples) if r is not None]
     if not rows:
@@ -142,27 +202,32 @@ def train(model: Any, tokenizer: Any, examples: list[Example], settings: TrainSe
         raise FinetuneError("the base model has no trainable parameters")
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported() or not cuda and _cpu_bf16()
+    keep = checkpoints is not None and bool(settings.save_every)
     args = TrainingArguments(
-        output_dir=str(work_dir / "trainer"), per_device_train_batch_size=settings.batch_size,
+        output_dir=str(checkpoints if keep else work_dir / "trainer"), per_device_train_batch_size=settings.batch_size,
         num_train_epochs=settings.epochs, max_steps=settings.max_steps or -1,
         learning_rate=settings.lr or (1e-3 if settings.lora else 5e-5), lr_scheduler_type="cosine",
-        warmup_steps=0.05, weight_decay=0.0, logging_steps=10, save_strategy="no", report_to=[],
+        warmup_steps=0.05, weight_decay=0.0, logging_steps=10, report_to=[],
+        save_strategy="steps" if keep else "no", save_steps=settings.save_every or 500, save_total_limit=2,
         bf16=bf16, use_cpu=not cuda, dataloader_num_workers=0, remove_unused_columns=False,
         seed=settings.seed, include_num_input_tokens_seen="non_padding",
         train_sampling_strategy="group_by_length",  # batches of similar length: little padding
     )
-    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collate(tokenizer.pad_token_id))
+    trainer = _trainer_class()(model=model, args=args, train_dataset=rows,
+                               data_collator=collate(tokenizer.pad_token_id))
+    resume = _last_checkpoint(checkpoints) if keep and checkpoints is not None else None
+    seen_before = _tokens_seen(resume)  # read now: training rotates old checkpoints away
     start = time.perf_counter()
-    output = trainer.train()
+    output = trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - start
-    tokens = int(trainer.state.num_input_tokens_seen)
+    tokens = int(trainer.state.num_input_tokens_seen) - seen_before
     if settings.lora and not settings.adapter_only:
         model = model.merge_and_unload()
     figures = {
         "examples": len(rows), "skipped_too_long": len(examples) - len(rows), "steps": trainer.state.global_step,
         "train_loss": round(float(output.training_loss), 4), "seconds": round(seconds, 1), "tokens": tokens,
         "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
-        "device": "cuda" if cuda else "cpu", "bf16": bf16,
+        "device": "cuda" if cuda else "cpu", "bf16": bf16, "resumed_from": resume,
     }
     return model, figures
 

@@ -6,36 +6,27 @@ every token the schema does not allow at that point to ``-inf``. So even a model
 weights can only write a call that parses and validates; a finished row may only emit a stop
 token. Rows without a schema in the same batch are left alone (mixed batches are fine).
 
+The grammar is lma's own (:mod:`lma.models.json_grammar`), the one llama.cpp decodes with, so both
+local backends honour the same keywords the same way: integer bounds exactly, ``enum``/``const``,
+``minLength``/``maxLength`` and ``pattern`` (a documented regex subset), ``maxItems``, and a default
+length for every string and a nine-digit bound for every integer, so a weak model cannot run on
+until ``max_tokens`` (SmolLM2-135M otherwise writes ``"element": 1000000000000...`` for as long as
+it is let). No whitespace is free outside strings. xgrammar's own schema converter (0.2.9)
+honours the bounds too, but gives strings no default length and drops a regex construct it cannot
+express (a look-ahead) with only a warning on stderr; lma's grammar names what it does not enforce
+(``multipleOf``, ``uniqueItems``, look-arounds, ...), logs it once and leaves it to validation and
+retry.
 Grammars are compiled once per schema (xgrammar's compiler caches them) against the tokenizer's
-vocabulary, padded to the model's output size. Two guards keep a weak model from running on until
-``max_tokens`` (an unfinished call does not parse): whitespace outside strings is not allowed, and
-an integer without bounds in the schema is held to nine digits (SmolLM2-135M otherwise writes
-``"element": 1000000000000...`` for as long as it is let).
+vocabulary, padded to the model's output size.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 
 from lma.models.base import ModelError
-
-
-INTEGER_LIMIT = 10**9 - 1
-
-
-def bounded(schema: Any) -> Any:
-    """A copy of ``schema`` in which every integer without bounds gets ``±INTEGER_LIMIT``."""
-    if isinstance(schema, list):
-        return [bounded(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: bounded(v) for k, v in schema.items()}
-    if out.get("type") == "integer":
-        out.setdefault("minimum", -INTEGER_LIMIT)
-        out.setdefault("maximum", INTEGER_LIMIT)
-    return out
+from lma.models.json_grammar import decoding_grammar
 
 
 class GrammarCompiler:
@@ -53,9 +44,9 @@ class GrammarCompiler:
 
     def compile(self, schema: dict[str, Any]) -> Any:
         try:
-            text = json.dumps(bounded(schema))
+            text = decoding_grammar(schema)
             with self._lock:
-                return self.compiler.compile_json_schema(text, any_whitespace=False)
+                return self.compiler.compile_grammar(text)
         except (RuntimeError, ValueError, TypeError) as exc:
             raise ModelError(f"cannot compile the JSON schema for constrained decoding: {str(exc)[:200]}") from None
 

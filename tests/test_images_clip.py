@@ -13,7 +13,7 @@ from lma.images.clip import ClipConfig, ClipError, SmallClip
 from lma.images.clip_train import TrainConfig, train_clip
 from lma.images.scenes import HELD_OUT_PAIRS, DatasetError, load_image, make_scenes, read_records, write_dataset
 
-TINY = ClipConfig(image_size=32, dim=32, channels=(8, 16, 16, 16), text_width=32, text_layers=1, text_heads=2)
+TINY = ClipConfig(image_size=32, dim=32, channels=(8, 16, 16), text_width=32, text_layers=1, text_heads=2)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from lma.errors import LmaError
 
@@ -20,6 +21,11 @@ def _positive(args: argparse.Namespace, *names: str) -> None:
     for name in names:
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise LmaError(f"--{name.replace('_', '-')} must be positive")
+
+
+def _given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The flags among ``names`` given on the command line (the rest keep the library's defaults)."""
+    return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
 
 def _scenes_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,11 +53,12 @@ def _scenes(args: argparse.Namespace) -> int:
 def _clip_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="dataset folder: data.jsonl (image, text) + the images")
     p.add_argument("--out", required=True, help="new folder for the trained model")
-    p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--image-size", type=int, default=32)
-    p.add_argument("--dim", type=int, default=128, help="embedding size (default 128)")
+    # defaults (None here) are those of TrainConfig and ClipConfig, which torch-free argparse cannot import
+    p.add_argument("--steps", type=int, help="optimizer steps (default 2000)")
+    p.add_argument("--batch-size", type=int, help="default 64")
+    p.add_argument("--lr", type=float, help="peak learning rate (default 2e-3)")
+    p.add_argument("--image-size", type=int, help="image side the model sees (default 32)")
+    p.add_argument("--dim", type=int, help="embedding size (default 64)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when present)")
 
@@ -63,8 +70,9 @@ def _clip(args: argparse.Namespace) -> int:
     _positive(args, "steps", "batch_size", "lr", "image_size", "dim")
     if Path(args.out).exists():
         raise LmaError(f"{args.out} already exists: choose a new folder for the model")
-    train = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device)
-    _, figures = train_clip(args.data, args.out, train, ClipConfig(image_size=args.image_size, dim=args.dim),
+    train = TrainConfig(**_given(args, "steps", "batch_size", "lr"), seed=args.seed, device=args.device)
+    model = ClipConfig(**_given(args, "image_size", "dim"))
+    _, figures = train_clip(args.data, args.out, train, model,
                             log=lambda step, loss: print(f"step {step} loss {loss:.4f}", file=sys.stderr, flush=True))
     print(f"trained the small CLIP for {figures['steps']} steps on {figures['examples']} examples "
           f"({figures['seconds']:.0f}s on {figures['device']}, loss {figures['loss']}); saved {args.out}")

@@ -99,9 +99,9 @@ class ClipConfig:
     """The small CLIP's shape: image side, embedding size, tower widths and depths."""
 
     image_size: int = 32
-    dim: int = 128
-    channels: tuple[int, ...] = (32, 64, 128, 128)
-    text_width: int = 128
+    dim: int = 64
+    channels: tuple[int, ...] = (32, 64, 96)
+    text_width: int = 64
     text_layers: int = 2
     text_heads: int = 4
     context: int = 16
@@ -112,13 +112,13 @@ def _conv(cin: int, cout: int, stride: int) -> nn.Module:
 
 
 class ImageTower(nn.Module):
-    """Conv blocks (the first keeps the resolution, the others halve it), then a 4x4 grid of
-    features flattened, so where things are (above, left of) survives into the embedding."""
+    """Conv blocks, each halving the resolution (cheap on a CPU), then a 4x4 grid of features
+    flattened, so where things are (above, left of) survives into the embedding."""
 
     def __init__(self, cfg: ClipConfig):
         super().__init__()
         chans = cfg.channels
-        blocks = [_conv(3, chans[0], 1)] + [_conv(a, b, 2) for a, b in zip(chans, chans[1:])]
+        blocks = [_conv(a, b, 2) for a, b in zip((3, *chans), chans)]
         self.features = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(4), nn.Flatten())
         self.head = nn.Sequential(nn.Linear(chans[-1] * 16, 2 * cfg.dim), nn.GELU(), nn.Linear(2 * cfg.dim, cfg.dim))
 

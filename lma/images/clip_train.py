@@ -26,8 +26,8 @@ from lma.images.scenes import load_image, read_records
 class TrainConfig:
     """Optimiser settings: AdamW with warm-up then cosine decay, fp32."""
 
-    steps: int = 3000
-    batch_size: int = 128
+    steps: int = 2000
+    batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.05
     warmup: int = 100

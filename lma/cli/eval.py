@@ -57,7 +57,7 @@ def main(args: argparse.Namespace) -> int:
     with interrupted("eval") as started:
         run = run_jobs(config, run, on_start=started)
     results = in_run_order(run.results(), [a["label"] for a in config["agents"]], config["envs"])
-    rows = [{"agent": s.agent, "env": s.env, "episodes": s.n, "success": f"{s.success_rate:.0%}",
+    rows = [{"agent": s.agent, "env": s.env, "episodes": s.n, "success": "unknown" if s.success_rate is None else f"{s.success_rate:.0%}",
              "95% CI": f"{s.ci_low:.0%}-{s.ci_high:.0%}", "return": s.return_mean, "steps": s.steps_mean,
              "tokens": s.tokens_in_mean + s.tokens_out_mean, "errors": s.errors}
             for s in summarize(results, agent_models(config), config.get("prices"))]

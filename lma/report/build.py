@@ -64,7 +64,7 @@ def describe_agents(config: dict[str, Any]) -> dict[str, str]:
 
 
 def markdown(run: RunDir, layout: tuple, summaries: list, comparisons: list) -> str:
-    from lma.report.html import pct
+    from lma.report.html import cost_text, pct, rate
     from lma.report.stats import ALL_ENVS
 
     agents, envs, planned = layout
@@ -76,17 +76,17 @@ def markdown(run: RunDir, layout: tuple, summaries: list, comparisons: list) -> 
              "## Success rate (95% Wilson interval)", "",
              "| agent | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for a in agents:
-        cells = [f"{pct(by[(a, e)].success_rate)} ({pct(by[(a, e)].ci_low)}–{pct(by[(a, e)].ci_high)})"
+        cells = [("unknown" if by[(a, e)].success_rate is None else
+                  f"{pct(by[(a, e)].success_rate)} ({pct(by[(a, e)].ci_low)}–{pct(by[(a, e)].ci_high)})")
                  if (a, e) in by else "-" for e in columns]
         lines.append(f"| {a} | " + " | ".join(cells) + " |")
     lines += ["", "## Side by side", "", "| env | agent | n | success | return | steps | tokens in | tokens out | "
-              "model s/step | wall s/ep | cost/ep (USD) | errors | env metrics |", "|---" * 13 + "|"]
+              "model s/step | wall s/ep | cost/ep | errors | model errors | env metrics |", "|---" * 14 + "|"]
     for s in summaries:
         metrics = ", ".join(f"{k} {v['value']:.3g}" for k, v in s.metrics.items())
-        cost = "n/a" if s.cost_per_episode is None else f"{s.cost_per_episode:.4f}"
-        lines.append(f"| {s.env} | {s.agent} | {s.n} | {pct(s.success_rate)} | {s.return_mean:.2f} | {s.steps_mean:.1f} | "
+        lines.append(f"| {s.env} | {s.agent} | {s.n} | {rate(s.success_rate)} | {s.return_mean:.2f} | {s.steps_mean:.1f} | "
                      f"{s.tokens_in_mean:.0f} | {s.tokens_out_mean:.0f} | {s.latency_per_step:.2f} | {s.seconds_mean:.1f} | "
-                     f"{cost} | {s.errors} | {metrics} |")
+                     f"{cost_text(s)} | {s.errors} | {s.model_errors} | {metrics} |")
     if comparisons:
         lines += ["", "## Paired comparisons (same env and seed)", "",
                   "| A vs B | env | pairs | only A won | only B won | McNemar p | Δ return [95% CI] | verdict |", "|---" * 8 + "|"]

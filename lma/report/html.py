@@ -63,10 +63,24 @@ def num(x: float, digits: int = 1) -> str:
     return f"{x:,.{digits}f}" if x else "0"
 
 
-def usd(x: float | None) -> str:
+def rate(x: float | None) -> str:
+    """A success rate, or "unknown" where no episode's outcome is known (never a made-up 0%)."""
+    return "unknown" if x is None else pct(x)
+
+
+def cost_text(s: Summary) -> str:
+    """Cost per episode in words: dollars for a priced model, model seconds for a local one.
+
+    Local compute bills no dollars but is not free: its price is the time it takes.
+    """
+    if s.model is None:
+        return "no model"
+    if s.local:
+        return f"{s.model_seconds_mean:.1f} s model time"
+    x = s.cost_per_episode
     if x is None:
-        return '<span class="desc">n/a</span>'
-    return "free" if x == 0 else f"${x:.4f}" if x < 1 else f"${x:,.2f}"
+        return "n/a"
+    return f"${x:.4f}" if x < 1 else f"${x:,.2f}"
 
 
 def data_uri(png: bytes) -> str:
@@ -81,7 +95,8 @@ def glance(summaries: Sequence[Summary], agents: Sequence[str], envs: Sequence[s
     """The agents x envs matrix of success rates; the best agent of each column is outlined."""
     by = {(s.agent, s.env): s for s in summaries}
     columns = list(envs) + ([ALL_ENVS] if (agents and (agents[0], ALL_ENVS) in by) else [])
-    best = {env: max((by[(a, env)].success_rate for a in agents if (a, env) in by), default=None) for env in columns}
+    best = {env: max((r for a in agents if (a, env) in by and (r := by[(a, env)].success_rate) is not None),
+                     default=None) for env in columns}
     colour = colours(agents)
     head = "".join(f'<th title="{escape(e)}">{escape(short_env(e) if e != ALL_ENVS else e)}</th>' for e in columns)
     rows = []
@@ -93,12 +108,15 @@ def glance(summaries: Sequence[Summary], agents: Sequence[str], envs: Sequence[s
                 cells.append('<td class="cell">-</td>')
                 continue
             mark = " best" if s.success_rate == best[env] and s.successes else ""
-            cells.append(f'<td class="cell{mark}" style="{_heat(s.success_rate)}"><b>{pct(s.success_rate)}</b>'
-                         f'<small>{pct(s.ci_low)}–{pct(s.ci_high)} · n={s.n}</small></td>')
+            unknown = f" · {s.unknown} of {s.n} unknown" if s.unknown else ""
+            span = f"{pct(s.ci_low)}–{pct(s.ci_high)} · " if s.known else ""
+            cells.append(f'<td class="cell{mark}" style="{_heat(s.success_rate or 0)}"><b>{rate(s.success_rate)}</b>'
+                         f'<small>{span}n={s.n}{unknown}</small></td>')
         rows.append(f'<tr><td class="l"><span class="sw" style="background:{colour[agent]}"></span><b>{escape(agent)}</b>'
                     f'<div class="desc">{escape(about.get(agent, ""))}</div></td>{"".join(cells)}</tr>')
     return (f'<table class="glance"><tr><th class="l">agent</th>{head}</tr>{"".join(rows)}</table>'
-            '<p class="desc">Success rate, 95% Wilson interval and episodes per cell; outlined: best on that env.</p>')
+            '<p class="desc">Success rate, 95% Wilson interval and episodes per cell; outlined: best on that env. '
+            'Unknown: the env cannot tell success (no rule for it); such episodes are not counted either way.</p>')
 
 
 def findings(summaries: Sequence[Summary], items: Sequence[Comparison], agents: Sequence[str],
@@ -110,7 +128,8 @@ def findings(summaries: Sequence[Summary], items: Sequence[Comparison], agents: 
     pairs = {(c.a, c.b, c.env): c for c in items}
     lines = []
     for env in list(envs) + ([ALL_ENVS] if len(envs) > 1 else []):
-        ranked = sorted((by[(a, env)] for a in agents if (a, env) in by), key=lambda s: -s.success_rate)
+        ranked = sorted((by[(a, env)] for a in agents if (a, env) in by and by[(a, env)].success_rate is not None),
+                        key=lambda s: -(s.success_rate or 0))
         if len(ranked) < 2:
             continue
         first, second = ranked[0], ranked[1]
@@ -142,21 +161,28 @@ def side_by_side(summaries: Sequence[Summary], agents: Sequence[str], envs: Sequ
     has_metrics = any(s.metrics for s in summaries)
     head = ("<tr><th class='l'>env</th><th class='l'>agent</th><th>n</th><th class='l'>success (95% CI)</th>"
             "<th>return</th><th>steps</th><th>tokens in</th><th>tokens out</th><th>model s/step</th>"
-            "<th>wall s/ep</th><th>cost/ep</th><th>errors</th>" + ("<th class='l'>env metrics</th>" if has_metrics else "")
+            "<th>wall s/ep</th><th>cost/ep</th><th>errors</th><th>model errors</th>"
+            + ("<th class='l'>env metrics</th>" if has_metrics else "")
             + "</tr>")
     order = {env: i for i, env in enumerate(list(envs) + [ALL_ENVS])}
     rows = []
     for s in sorted(summaries, key=lambda s: (order.get(s.env, 99), agents.index(s.agent) if s.agent in agents else 99)):
         bar = (f'<div class="bar"><u style="left:{100 * s.ci_low:.1f}%;width:{100 * (s.ci_high - s.ci_low):.1f}%"></u>'
-               f'<i style="width:{100 * s.success_rate:.1f}%"></i></div>')
+               f'<i style="width:{100 * (s.success_rate or 0):.1f}%"></i></div>') if s.known else ""
         err = f'<span class="err">{s.errors}</span>' if s.errors else "0"
+        model_err = f'<span class="err">{s.model_errors}</span>' if s.model_errors else "0"
+        success = (f"{pct(s.success_rate)} <span class='desc'>({pct(s.ci_low)}–{pct(s.ci_high)})</span>"
+                   if s.success_rate is not None else "unknown")
+        if s.unknown and s.known:
+            success += f" <span class='desc'>{s.unknown} unknown</span>"
+        cost = cost_text(s)
         rows.append(
             f'<tr class="{"all" if s.env == ALL_ENVS else ""}"><td class="l" title="{escape(s.env)}">{escape(short_env(s.env) if s.env != ALL_ENVS else s.env)}</td>'
             f'<td class="l"><span class="sw" style="background:{colour.get(s.agent, "#777")}"></span>{escape(s.agent)}</td>'
-            f"<td>{s.n}</td><td class='l'>{pct(s.success_rate)} <span class='desc'>({pct(s.ci_low)}–{pct(s.ci_high)})</span>{bar}</td>"
+            f"<td>{s.n}</td><td class='l'>{success}{bar}</td>"
             f"<td>{s.return_mean:.2f}</td><td>{s.steps_mean:.1f}</td><td>{num(s.tokens_in_mean, 0)}</td>"
             f"<td>{num(s.tokens_out_mean, 0)}</td><td>{s.latency_per_step:.2f}</td><td>{s.seconds_mean:.1f}</td>"
-            f"<td>{usd(s.cost_per_episode)}</td><td>{err}</td>"
+            f"<td{' class=desc' if cost == 'n/a' else ''}>{escape(cost)}</td><td>{err}</td><td>{model_err}</td>"
             + (f"<td class='l desc'>{metric_text(s)}</td>" if has_metrics else "") + "</tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 
@@ -185,7 +211,8 @@ def episode_index(results: Sequence[Any], agents: Sequence[str], linked: bool = 
     colour = colours(agents)
     rows = []
     for r in results:
-        ok = '<span class="yes">yes</span>' if r.success else '<span class="no">no</span>'
+        ok = ('<span class="desc">unknown</span>' if r.success is None else
+              '<span class="yes">yes</span>' if r.success else '<span class="no">no</span>')
         error = f'<span class="err">{escape((r.error or "")[:90])}</span>'
         name = escape(r.episode_id)
         name = f'<a href="episodes/{name}/index.html">{name}</a>' if linked else name
@@ -203,6 +230,20 @@ def _pre(value: Any) -> str:
     return f"<pre>{escape(text)}</pre>"
 
 
+def _model_outputs(trace: dict[str, Any], accepted: bool) -> list[str]:
+    """Each try the planner rejected, with the reason, then the output it acted on."""
+    outputs, rejected = trace.get("outputs") or [], trace.get("rejected")
+    if rejected is None:  # a run recorded before rejected tries were kept: the outputs alone
+        return [f'<div class="k">model output{f" (try {i + 1} of {len(outputs)})" if len(outputs) > 1 else ""}</div>'
+                f"{_pre(out)}" for i, out in enumerate(outputs)]
+    parts = [f'<div class="k">rejected try {i + 1}</div><div class="err">{escape(str(r.get("reason", "")))}</div>'
+             f'{_pre(r.get("output", ""))}' for i, r in enumerate(rejected)]
+    if accepted and outputs:
+        after = f" (after {len(rejected)} rejected)" if rejected else ""
+        parts.append(f'<div class="k">model output{after}</div>{_pre(outputs[-1])}')
+    return parts
+
+
 def step_html(row: dict[str, Any]) -> str:
     """One step: the frame beside what the agent saw, what the model said, and what the env did."""
     trace = row.get("trace") or {}
@@ -211,7 +252,9 @@ def step_html(row: dict[str, Any]) -> str:
     usage = row.get("usage") or {}
     frame = (f'<img src="{escape(row["frame"])}" alt="frame {row.get("step")}" loading="lazy">' if row.get("frame")
              else '<div class="desc">no frame</div>')
-    parts = [f"<h3>Step {row.get('step')} · <code>{escape(call_text)}</code></h3>"]
+    retried = len(trace.get("rejected") or [])
+    note = f' · <span class="err">{retried} rejected</span>' if retried else ""
+    parts = [f"<h3>Step {row.get('step')} · <code>{escape(call_text)}</code>{note}</h3>"]
     parts.append(f'<div class="k">observation</div>{_pre(row.get("observation", ""))}')
     if trace.get("perception") and trace["perception"] != row.get("observation"):
         parts.append(f'<div class="k">what the perceiver passed on</div>{_pre(trace["perception"])}')
@@ -219,11 +262,9 @@ def step_html(row: dict[str, Any]) -> str:
         parts.append(f'<div class="k">recalled memories</div>{_pre(chr(10).join(map(str, trace["memories"])))}')
     for call_info in trace.get("inner_calls") or []:
         parts.append(f'<div class="k">agent-side tool</div>{_pre(call_info)}')
-    outputs = trace.get("outputs") or []
-    for i, out in enumerate(outputs):
-        label = "model output" + (f" (try {i + 1} of {len(outputs)})" if len(outputs) > 1 else "")
-        parts.append(f'<div class="k">{label}</div>{_pre(out)}')
-    other = {k: v for k, v in trace.items() if k not in ("perception", "memories", "inner_calls", "outputs", "messages")}
+    parts += _model_outputs(trace, accepted=call is not None)
+    other = {k: v for k, v in trace.items()
+             if k not in ("perception", "memories", "inner_calls", "outputs", "messages", "rejected")}
     if other:
         parts.append(f'<div class="k">trace</div>{_pre(other)}')
     outcome = f'<span class="err">error: {escape(str(row["error"]))}</span>' if row.get("error") else escape(row.get("result") or "ok")
@@ -246,6 +287,8 @@ def episode_page(result: Any, steps: Sequence[dict[str, Any]], prev_id: str | No
     outcome = '<span class="yes">success</span>' if result.success else '<span class="no">failure</span>'
     badges = [outcome, f"return {result.return_:.2f}", f"{result.steps} steps",
               f"{result.tokens_in:,}+{result.tokens_out:,} tokens", f"{result.seconds:.1f}s"]
+    if result.retries:
+        badges.append(f"{result.retries} planner retries")
     badges += [f"{escape(k)}: {escape(str(v))}" for k, v in result.metrics.items()]
     error = f'<p class="err">error: {escape(result.error)}</p>' if result.error else ""
     body = (f'<p class="sub">{" · ".join(nav)}</p><h1>{escape(result.agent)} on {escape(result.env)}, seed {result.seed}</h1>'

@@ -2,8 +2,9 @@
 
 Each function takes the run's summaries or results and the agents/envs in run order, so an agent
 keeps its colour across every figure. Figures degrade gracefully: an agent with no model has zero
-tokens (shown at the left edge of a symlog axis), and the cost panel appears only when some
-episode has a known, non-zero cost.
+tokens (shown at the left edge of a symlog axis); cost gets two plots, USD for priced models and
+model seconds for local ones, each only when some agent has it; a group whose success is unknown
+has no bar and no point.
 """
 
 from __future__ import annotations
@@ -66,44 +67,70 @@ def success_by_env(summaries: Sequence[Summary], agents: Sequence[str], envs: Se
     colour = colours(agents)
     x = np.arange(len(envs))
     for i, agent in enumerate(agents):
-        rows = [by.get((agent, env)) for env in envs]
+        groups = [by.get((agent, env)) for env in envs]
+        rows = [s if s and s.success_rate is not None else None for s in groups]  # unknown: no bar
         rate = [100 * s.success_rate if s else 0 for s in rows]
         low = [100 * (s.success_rate - s.ci_low) if s else 0 for s in rows]
         high = [100 * (s.ci_high - s.success_rate) if s else 0 for s in rows]
         pos = x - 0.4 + width * (i + 0.5)
         ax.bar(pos, rate, width * 0.9, color=colour[agent], label=agent, yerr=[low, high], capsize=3,
                error_kw={"elinewidth": 1, "ecolor": "#333"})
-        for p, r, s in zip(pos, rate, rows):
-            if s:
-                ax.text(p, 2, f"{r:.0f}", ha="center", va="bottom", fontsize=8, color="white" if r > 12 else "#333")
+        for p, r, s, group in zip(pos, rate, rows, groups):
+            if s or group:
+                ax.text(p, 2, f"{r:.0f}" if s else "?", ha="center", va="bottom", fontsize=8,
+                        color="white" if r > 12 else "#333")
     ax.set_xticks(x, [short_env(e) for e in envs])
     ax.set_ylim(0, 105)
     ax.set_ylabel("success (%)")
-    ax.set_title("Success rate by env (bars: 95% Wilson interval)", loc="left", fontsize=11)
+    ax.set_title("Success rate by env (bars: 95% Wilson interval; ?: unknown)", loc="left", fontsize=11)
     ax.legend(ncol=min(len(agents), 6), loc="upper center", bbox_to_anchor=(0.5, -0.12))
     return _png(fig)
 
 
+PANELS = {"tokens": "tokens per episode (in + out)", "usd": "USD per episode (priced models)",
+          "seconds": "model seconds per episode (local models)"}
+
+
+def cost_panels(summaries: Sequence[Summary]) -> list[str]:
+    """The plots of :func:`success_vs_cost`: tokens always; dollars where a price gave a non-zero
+    cost; seconds where a local model ran. Dollars and seconds never share an axis."""
+    panels = ["tokens"]
+    if any(s.cost_per_episode and not s.local for s in summaries):
+        panels.append("usd")
+    if any(s.local for s in summaries):
+        panels.append("seconds")
+    return panels
+
+
+def _cost(s: Summary, kind: str) -> float | None:
+    """What one summary costs on one panel, or None where it has no point there."""
+    if kind == "tokens":
+        return s.tokens_in_mean + s.tokens_out_mean
+    if kind == "usd":
+        return None if s.local else s.cost_per_episode
+    return s.model_seconds_mean if s.local else None
+
+
 def success_vs_cost(summaries: Sequence[Summary], agents: Sequence[str], envs: Sequence[str]) -> bytes:
-    """Success against mean tokens per episode (and against cost, when costs are known)."""
+    """Success against mean tokens per episode, and against cost: USD for priced models and model
+    seconds for local ones, each on its own plot (:func:`cost_panels`)."""
     plt = _pyplot()
-    rows = [s for s in summaries if s.env in envs]
-    costed = [s for s in rows if s.cost_per_episode]
-    panels = 2 if costed else 1
-    fig, axes = plt.subplots(1, panels, figsize=(5.6 * panels, 3.4), squeeze=False)
+    rows = [s for s in summaries if s.env in envs and s.success_rate is not None]
+    panels = cost_panels(rows)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 3.4), squeeze=False)
     colour = colours(agents)
     marker = {env: MARKERS[i % len(MARKERS)] for i, env in enumerate(envs)}
-    for ax, kind in zip(axes[0], ["tokens", "cost"][:panels]):
+    for ax, kind in zip(axes[0], panels):
         for s in rows:
-            value = s.tokens_in_mean + s.tokens_out_mean if kind == "tokens" else s.cost_per_episode
+            value = _cost(s, kind)
             if value is None:
                 continue
-            ax.scatter(value, 100 * s.success_rate, s=60, color=colour.get(s.agent, "#777"), marker=marker[s.env],
-                       edgecolor="white", linewidth=0.8, zorder=3, clip_on=False)
-        ax.set_xscale("symlog", linthresh=10 if kind == "tokens" else 1e-4)
+            ax.scatter(value, 100 * (s.success_rate or 0), s=60, color=colour.get(s.agent, "#777"),
+                       marker=marker[s.env], edgecolor="white", linewidth=0.8, zorder=3, clip_on=False)
+        ax.set_xscale("symlog", linthresh={"tokens": 10, "usd": 1e-4, "seconds": 0.1}[kind])
         ax.set_xlim(left=-0.5 if kind == "tokens" else 0)
         ax.set_ylim(-5, 105)
-        ax.set_xlabel("tokens per episode (in + out)" if kind == "tokens" else "USD per episode")
+        ax.set_xlabel(PANELS[kind])
         ax.set_ylabel("success (%)")
     axes[0][0].set_title("Success vs what it costs", loc="left", fontsize=11)
     handles = [plt.Line2D([], [], color=colour[a], marker="o", linestyle="", label=a) for a in agents]

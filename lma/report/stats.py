@@ -5,12 +5,17 @@ What a user must know:
 * :func:`summarize` groups :class:`lma.core.EpisodeResult` rows by (agent, env) and gives the
   success rate with a 95% Wilson interval (sound for small n and for rates of 0 or 1, where the
   normal approximation collapses), means of return, steps, tokens, model seconds and wall time,
-  the cost in USD, the number of episodes that ended in an error, and the env's own metrics
-  (``EpisodeResult.metrics``: means of numbers, rates of booleans; nested dicts are flattened
-  as ``outer.inner``, so Crafter's achievements or WebQA's scores need no special case).
+  the cost in USD, the number of episodes that ended in an error and of those the model caused,
+  and the env's own metrics (``EpisodeResult.metrics``: means of numbers, rates of booleans;
+  nested dicts are flattened as ``outer.inner``, so Crafter's achievements or WebQA's scores need
+  no special case).
+* An episode whose success is None (the env cannot tell: a wrapped Gymnasium env with no rule)
+  counts as neither: the rate and interval are over the episodes with a known outcome, ``unknown``
+  counts the others, and a group with no known outcome has no rate (None), not 0%.
 * Cost uses prices in USD per million tokens, per model spec: ``{"openai:gpt-4o": {"input": 2.5,
-  "output": 10}}``. A model with no price is free when it runs locally (llamacpp, transformers,
-  scripted: compute is not billed) and unknown (``None``) otherwise.
+  "output": 10}}``. A model with no price bills no dollars when it runs locally (llamacpp,
+  transformers, scripted), but it is not free: its cost is its model seconds (``local``); a remote
+  model with no price has an unknown cost (``None``).
 * :func:`compare` pairs two agents' episodes on the same (env, seed) — lma eval gives every agent
   the same seeds for this — and tests the success difference with the exact McNemar test (only
   the discordant pairs carry information) and the return difference with a paired bootstrap.
@@ -30,6 +35,8 @@ from lma.core import EpisodeResult
 
 LOCAL_BACKENDS = ("llamacpp", "transformers", "scripted")
 ALL_ENVS = "all envs"
+# How lma.errors.describe_error names lma.models.ModelError and its subclasses on an episode.
+MODEL_ERRORS = ("ModelError", "SchemaGrammarError", "_Answered", "_Rejected")
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -65,6 +72,16 @@ def paired_bootstrap(diffs: Iterable[float], *, resamples: int = 10_000, seed: i
     means = d[rng.integers(0, d.size, size=(resamples, d.size))].mean(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
     return float(d.mean()), float(low), float(high)
+
+
+def is_local(model: str | None, prices: Mapping[str, Mapping[str, float]]) -> bool:
+    """Whether ``model`` runs here with no price given: its cost is then its seconds, not dollars."""
+    return model is not None and model not in prices and model.split(":", 1)[0] in LOCAL_BACKENDS
+
+
+def is_model_error(error: str | None) -> bool:
+    """Whether an episode's error came from its model (unreachable, refused, no usable answer)."""
+    return bool(error) and error.split(":", 1)[0] in MODEL_ERRORS
 
 
 def model_cost(model: str | None, tokens_in: int, tokens_out: int,
@@ -130,10 +147,20 @@ class Summary:
     cost: float | None
     errors: int
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unknown: int = 0  # episodes whose env could not tell success
+    model_errors: int = 0  # of ``errors``, those the model caused
+    model: str | None = None
+    local: bool = False  # a local model with no price: its cost is ``model_seconds_mean``
 
     @property
-    def success_rate(self) -> float:
-        return self.successes / self.n if self.n else 0.0
+    def known(self) -> int:
+        """Episodes with a known outcome: what the rate and its interval are over."""
+        return self.n - self.unknown
+
+    @property
+    def success_rate(self) -> float | None:
+        """Successes over the episodes with a known outcome; None when there are none."""
+        return self.successes / self.known if self.known else None
 
     @property
     def latency_per_step(self) -> float:
@@ -148,9 +175,9 @@ class Summary:
 def summarize_group(agent: str, env: str, results: list[EpisodeResult], model: str | None = None,
                     prices: Mapping[str, Mapping[str, float]] | None = None) -> Summary:
     """The :class:`Summary` of one group of episodes."""
-    n = len(results)
-    successes = sum(bool(r.success) for r in results)
-    low, high = wilson_interval(successes, n)
+    n, unknown = len(results), sum(r.success is None for r in results)
+    successes = sum(r.success is True for r in results)
+    low, high = wilson_interval(successes, n - unknown)
     tokens_in, tokens_out = sum(r.tokens_in for r in results), sum(r.tokens_out for r in results)
 
     def mean(values: Iterable[float]) -> float:
@@ -168,6 +195,10 @@ def summarize_group(agent: str, env: str, results: list[EpisodeResult], model: s
         cost=model_cost(model, tokens_in, tokens_out, prices or {}),
         errors=sum(bool(r.error) for r in results),
         metrics=aggregate_metrics(r.metrics for r in results),
+        unknown=unknown,
+        model_errors=sum(is_model_error(r.error) for r in results),
+        model=model,
+        local=is_local(model, prices or {}),
     )
 
 
@@ -226,10 +257,11 @@ class Comparison:
 
 
 def compare(results: Iterable[EpisodeResult], a: str, b: str, env: str | None = None) -> Comparison:
-    """Pair ``a``'s and ``b``'s episodes by (env, seed), on one env or (``env=None``) on all."""
+    """Pair ``a``'s and ``b``'s episodes by (env, seed), on one env or (``env=None``) on all; an
+    episode of unknown outcome makes no pair."""
     by_key: dict[tuple[str, str, int], EpisodeResult] = {}
     for r in results:
-        if env is None or r.env == env:
+        if (env is None or r.env == env) and r.success is not None:
             by_key[(r.agent, r.env, r.seed)] = r
     pairs = [(ra, by_key[(b, e, s)]) for (agent, e, s), ra in by_key.items() if agent == a and (b, e, s) in by_key]
     both = sum(x.success and y.success for x, y in pairs)

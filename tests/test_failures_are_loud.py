@@ -93,3 +93,37 @@ def test_replay_verbose_shows_what_each_tool_returned(tmp_path):
     row = json.loads((run / "results.jsonl").read_text().splitlines()[0])
     replay = lma("replay", "-v", str(run), row["episode_id"])
     assert replay.returncode == 0 and "      -> " in replay.stdout
+
+
+def test_an_undecodable_webqa_image_is_marked_unreadable_once_and_the_oracle_moves_on(tmp_path):
+    from lma.agents import make_agent
+    from lma.core import Task, ToolCall
+    from lma.envs.webqa.data import QUESTIONS_FILE, WebQADataset, write_image_tsv
+    from lma.envs.webqa.env import WebQAEnv
+    from lma.envs.webqa.synthetic import generate
+    from lma.run.runner import run_episode
+
+    records, images = generate(seed=0)
+    (tmp_path / QUESTIONS_FILE).write_text(json.dumps(records), encoding="utf-8")
+    dataset = WebQADataset(tmp_path)
+    seed, example = next((i, ex) for i, ex in enumerate(dataset)
+                         if any(s.kind == "image" and s.id in ex.positive_ids for s in ex.sources))
+    broken = next(s.id for s in example.sources if s.kind == "image" and s.id in example.positive_ids)
+    write_image_tsv(tmp_path, [(i, b"\x89PNG but not really" if str(i) == broken else png) for i, png in images])
+
+    env = WebQAEnv(data=str(tmp_path))
+    env.reset(seed=seed)
+    obs, _, _, _, info = env.step(ToolCall("read", {"source_id": broken}))
+    assert "imgs.tsv" in info["error"]  # an error once, on the step that found it
+    assert "unreadable" in obs["text"] and "imgs.tsv" in obs["text"] and obs["image"] is None
+    assert obs["data"]["unreadable"] == [broken] and broken not in obs["data"]["read"]
+    again, _, _, _, info = env.step(ToolCall("read", {"source_id": broken}))
+    assert "unreadable" in again["text"] and "error" not in info  # known now: not decoded nor failed again
+    assert env.expert_action() != ToolCall("read", {"source_id": broken})  # the oracle does not retry it
+    env.close()
+
+    result = run_episode(make_agent("expert"), Task("webqa/synthetic-v0", seed, max_steps=64,
+                                                    env_kwargs={"data": str(tmp_path)}))
+    assert result.error is None and result.steps <= len(example.positive_ids) + 1
+    assert result.metrics["answered"] is True
+

@@ -8,7 +8,11 @@ tools:
 * ``search(query)``: the best-matching sources (id, kind, title, a preview), ranked by BM25 over
   titles, snippets and captions (:mod:`lma.envs.webqa.retrieval`); offline, no model.
 * ``read(source_id)``: a snippet's text, or an image: the picture goes into the observation's
-  ``image`` (shown to models that take images) and its title and caption into the text.
+  ``image`` (shown to models that take images) and its title and caption into the text. An image
+  whose line of the data cannot be decoded is marked unreadable the first time (that step's
+  ``info["error"]`` says why; the observation says so, with the caption, the only thing left of
+  it; ``data["unreadable"]`` lists such ids) and is not decoded again, so an agent, the oracle
+  included, moves on.
 * ``answer(text, sources)``: ends the episode with the answer and the ids it rests on.
 
 Scoring follows WebQA (:mod:`lma.envs.webqa.metrics`): the reward is the answer's accuracy (Acc,
@@ -92,6 +96,7 @@ class WebQAEnv(ToolEnv):
         self.example: WebQAExample | None = None
         self._index: BM25 | None = None
         self._read: list[str] = []
+        self._unreadable: dict[str, str] = {}  # source id -> why its image cannot be decoded
         self._metrics: dict[str, Any] = {}
 
     # --- episode ---------------------------------------------------------------------------
@@ -101,7 +106,7 @@ class WebQAEnv(ToolEnv):
         index = seed % n if seed is not None else int(self.np_random.integers(n))
         self.example = example = self.dataset.example(index)
         self._index = BM25([f"{s.title} {s.text}" for s in example.sources])
-        self._read = []
+        self._read, self._unreadable = [], {}
         self._metrics = {"guid": example.guid, "category": example.category, "answered": False, "acc": 0.0,
                          "retrieval_f1": 0.0, "fl": None, "qa": None}  # fmt: skip
         texts = sum(s.kind == "text" for s in example.sources)
@@ -113,7 +118,8 @@ class WebQAEnv(ToolEnv):
     def _observe(self, body: str, image: np.ndarray | None = None) -> Observation:
         ex = self.example
         assert ex is not None
-        data = {"goal": ex.question, "category": ex.category, "guid": ex.guid, "read": list(self._read)}
+        data = {"goal": ex.question, "category": ex.category, "guid": ex.guid, "read": list(self._read),
+                "unreadable": list(self._unreadable)}
         return {"text": f"Question: {ex.question}\n{body}", "image": image, "data": data}
 
     def _act(self, call: ToolCall) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
@@ -148,12 +154,16 @@ class WebQAEnv(ToolEnv):
         if source is None:
             error = f"no source with id {source_id!r}; use an id from the search results"
             return self._observe(error), 0.0, False, False, {"error": error}
-        image = None
-        if source.load_image is not None:
+        image, info = None, dict[str, Any]()
+        if source.load_image is not None and source_id not in self._unreadable:
             try:
                 image = source.load_image()
-            except WebQADataError as exc:  # a broken image line: a failed step, not a crash
-                return self._observe(f"Could not read image {source_id}."), 0.0, False, False, {"error": str(exc)}
+            except WebQADataError as exc:  # a broken image line: an error once, then known, never retried
+                self._unreadable[source_id] = info["error"] = str(exc)
+        if source_id in self._unreadable:
+            result = (f"Source {source.id} (image) {source.title}: the image is unreadable "
+                      f"({self._unreadable[source_id]}). Its caption: {source.text}")
+            return self._observe(result), 0.0, False, False, {**info, "result": result}
         if source_id not in self._read:
             self._read.append(source_id)
         if source.kind == "image":
@@ -177,10 +187,11 @@ class WebQAEnv(ToolEnv):
     # --- oracle and metrics ----------------------------------------------------------------
 
     def expert_action(self) -> ToolCall:
-        """Oracle: read each positive source once, then answer with the reference answer."""
+        """Oracle: read each positive source once (an unreadable one counts as tried), then answer
+        with the reference answer."""
         if self.example is None:
             raise RuntimeError("call reset() before expert_action()")
-        unread = [p for p in self.example.positive_ids if p not in self._read]
+        unread = [p for p in self.example.positive_ids if p not in self._read and p not in self._unreadable]
         if unread:
             return ToolCall("read", {"source_id": unread[0]})
         reference = self.example.answers[0] if self.example.answers else ""

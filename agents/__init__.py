@@ -78,6 +78,10 @@ agents.register("random", RandomAgent, description="baseline: uniform over the v
 agents.register("expert", ExpertAgent, description="oracle: the env's scripted expert policy")
 agents.register("expert-driver", "lma.agents.baselines:ExpertDriver",
                 description="oracle: rule-based IDM/MOBIL-style driver for the driving/* meta-action scenarios")
+agents.register("oracle-memory", "lma.agents.memory_oracles:MemoryOracle",
+                description="oracle: the memory/* env's expert with perfect memory of earlier episodes of the series")
+agents.register("oracle-no-memory", "lma.agents.memory_oracles:no_memory_oracle",
+                description="oracle: the memory/* env's expert, every episode from nothing")
 
 
 

@@ -131,11 +131,14 @@ class LLMAgent(Agent):
             plan = self.planner.plan(given)
             usage = usage + plan.usage
             trace.update(messages=plan.messages, outputs=plan.outputs)
+            trace.setdefault("rejected", []).extend(plan.rejected)  # every inner plan's, for the step's count
             if plan.call is None or plan.call.name not in {t.name for t in agent_tools}:
                 trace["inner_calls"] = inner_calls
                 return Decision(plan.call, usage, plan.error, trace)
             result: ToolResult = next(t for t in agent_tools if t.name == plan.call.name)(**plan.call.args)
-            inner_calls.append({"call": str(plan.call), "result": result.output or result.error})
+            inner_calls.append({"call": str(plan.call), "result": result.output or result.error,
+                                "name": plan.call.name, "args": plan.call.args,
+                                "messages": plan.messages})  # lma finetune trains on this prompt and call
             scratch.append(f"(memory) {plan.call} -> {result.output or result.error}")
             agent_tools = [t for t in agent_tools if t.name != plan.call.name]  # one use of each per step
         trace["inner_calls"] = inner_calls
@@ -148,6 +151,7 @@ class LLMAgent(Agent):
         self._read = ""
 
     def end(self, result: EpisodeResult) -> None:
+        result.retries = sum(len(r.trace.get("rejected", ())) for r in self.steps)
         if self.memory_mode != "none":
             self.memory.write_many(episode_memories(self.task, result, self.steps))
 

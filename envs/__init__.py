@@ -14,6 +14,7 @@ from lma.envs.driving import register_scenarios as register_driving
 from lma.envs.game.babyai import register_levels
 from lma.envs.game.balrog import register_tasks as register_balrog
 from lma.envs.gui import register_tasks as register_gui
+from lma.envs.memory_tasks import register_tasks as register_memory_tasks
 from lma.envs.gymnasium_registry import register_envs as register_in_gymnasium
 from lma.envs.web import register_envs as register_web
 from lma.registry import envs
@@ -24,6 +25,7 @@ register_driving(envs.register)
 envs.register("game/crafter-v0", "lma.envs.game.crafter:CrafterEnv",
               description="Crafter: local view + inventory in words, 17 named actions; achievements as metrics")
 register_gui(envs.register)
+register_memory_tasks(envs.register)
 register_web(envs.register)
 envs.register("webqa/synthetic-v0", "lma.envs.webqa.env:WebQAEnv", dataset="synthetic",
               description="WebQA multimodal multi-hop QA, bundled synthetic set; expert: oracle")

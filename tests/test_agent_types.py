@@ -61,7 +61,9 @@ def test_type3_planner_calls_memory_tools_before_acting(scripted_model):
     assert result.steps == 2 and not result.error
     first, second = (record["inner_calls"] for record in agent_traces(agent))
     assert first[0]["call"].startswith("recall(") and "turn around first" in first[0]["result"]
-    assert second == [{"call": "remember(note='turning left twice worked')", "result": "remembered"}]
+    assert [(c["call"], c["result"], c["name"], c["args"]) for c in second] == [
+        ("remember(note='turning left twice worked')", "remembered", "remember", {"note": "turning left twice worked"})]
+    assert second[0]["messages"][-1]["role"] == "user"  # the prompt it answered, for lma finetune
     notes = memory.recall("what worked", k=5, where={"env": ENV, "kind": "note"})
     assert "turning left twice worked" in [n.text for n in notes]
     assert memory.count({"kind": "experience"}) == 1  # the episode is written at the end too

@@ -279,13 +279,28 @@ class Progress:
         self.bar.close()
 
 
+def in_order(env_id: str) -> bool:
+    """Whether an env's episodes form series (``episodes_in_order``, :mod:`lma.envs.memory_tasks.series`)."""
+    from lma.registry import envs
+
+    return env_id in envs and bool(getattr(envs.spec(env_id).load(), "episodes_in_order", False))
+
+
 def schedule(run: Any, jobs: list, pool: Any, progress: Progress) -> None:
-    """Keep ``pool.capacity`` jobs running; kill those past their limit; append each result once."""
+    """Keep ``pool.capacity`` jobs running; kill those past their limit; append each result once.
+
+    On an env whose episodes form series, one agent's episodes run one at a time in seed order, so
+    its memory of an episode is written before the next one starts; other jobs fill the workers."""
     pending, running = deque(jobs), {}
+    ordered = {env for env in {j.env for j in jobs} if in_order(env)}
 
     def fill() -> None:
-        while pending and len(running) < pool.capacity:
-            job = pending.popleft()
+        while len(running) < pool.capacity:
+            busy = {(j.label, j.env) for j, _ in running.values() if j.env in ordered}
+            job = next((j for j in pending if (j.label, j.env) not in busy), None)
+            if job is None:
+                return
+            pending.remove(job)
             pool.submit(job)
             running[id(job)] = (job, time.monotonic())
 

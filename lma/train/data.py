@@ -8,8 +8,10 @@ the last of them, whose assistant messages from ``first_target`` on are the targ
 pass then trains a whole block of steps, each on its own exact prompt.
 
 Where the trajectory recorded the planner's prompt (runs of LLM agents keep it in
-``trace["messages"]``) that prompt is used as is. Where it did not (the ``expert`` agent has no
-prompt), the episode is replayed in its env from its seed and the prompt is rebuilt at every step
+``trace["messages"]``, and Type III's memory-tool calls in ``trace["inner_calls"]``) that prompt
+is used as is, so a Type III or IV planner is trained on the prompts its wiring makes (recalled
+memories in the prompt, ``recall``/``remember`` calls as targets). Where it did not (the
+``expert`` agent has no prompt), the episode is replayed in its env from its seed and the prompt is rebuilt at every step
 with :func:`lma.planning.prompt.plan_input` and :func:`~lma.planning.prompt.render`, the same
 functions the agent calls, from the recorded turns and the passthrough perceiver's text (the
 observation's text). The replay checks each observation against the recorded one, so a
@@ -72,15 +74,24 @@ def _turn(row: dict[str, Any], call: ToolCall) -> Turn:
 
 
 def recorded_steps(rows: list[dict[str, Any]]) -> list[tuple[list[Message], str]] | None:
-    """The prompts a model-driven agent recorded, with its calls; None when some step has none."""
+    """The prompts a model-driven agent recorded, with its calls; None when some step has none.
+
+    A Type III step gives one example per memory-tool call it made first (``trace["inner_calls"]``,
+    each with the prompt it answered and the ``recall``/``remember`` call as target; runs made
+    before lma recorded those prompts give only the env call), then one for the env call. A Type IV
+    prompt already holds the memories recalled for it. A step that Type IV replayed from a stored
+    skill asked no planner, so it gives no example."""
     steps = []
     for row in rows:
-        call, messages = _call(row), row.get("trace", {}).get("messages")
-        if call is None:
+        call, trace = _call(row), row.get("trace", {})
+        if call is None or "replayed_skill" in trace:
             continue
-        if not messages:
+        if not trace.get("messages"):
             return None
-        steps.append((messages, call_text(call)))
+        for inner in trace.get("inner_calls", []):
+            if inner.get("messages"):
+                steps.append((inner["messages"], call_text(ToolCall(inner["name"], inner.get("args") or {}))))
+        steps.append((trace["messages"], call_text(call)))
     return steps
 
 

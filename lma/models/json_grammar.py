@@ -11,8 +11,8 @@ tries) and lets strings run until ``max_tokens``, so lma compiles the schema its
   of :mod:`lma.models.regex_grammar`). A string without ``maxLength`` is held to
   :data:`DEFAULT_MAX_STRING` characters, so a weak model cannot write until ``max_tokens``;
 * ``integer``: ``minimum``/``maximum`` and their exclusive forms, exactly: the digit grammar of the
-  range (``[7, 1234]`` is a handful of digit-class alternatives, not 1,228 literals). Without
-  bounds, ``±INTEGER_LIMIT`` (nine digits);
+  range (:mod:`lma.models.range_grammar`: ``[7, 1234]`` is six digit-class alternatives, not
+  1,228 literals). Without bounds, ``±INTEGER_LIMIT`` (nine digits);
 * ``number``: plain decimals (no exponent, at most :data:`FRACTION_DIGITS` decimals), bounded like
   integers; whole-number bounds are exact, other bounds are widened to whole numbers;
 * ``boolean``, ``null``, ``enum``/``const`` of any JSON values, ``type`` lists, ``nullable``;
@@ -42,6 +42,7 @@ from typing import Any
 import jsonschema
 
 from lma.models.base import ModelError
+from lma.models.range_grammar import integer_range
 from lma.models.regex_grammar import RegexUnsupported, json_literal, pattern_piece
 
 DEFAULT_MAX_STRING = 100
@@ -87,7 +88,7 @@ def schema_grammar(schema: Any, *, max_string: int = DEFAULT_MAX_STRING, max_ite
                    strict: bool = False) -> JsonGrammar:
     """Compile ``schema`` to a :class:`JsonGrammar` (see the module docstring); cached per schema."""
     try:
-        key = json.dumps(schema, sort_keys=True)
+        key = json.dumps(schema)  # not sorted: the order of properties is the order they are written in
     except (TypeError, ValueError):
         raise SchemaGrammarError("the schema is not JSON data") from None
     grammar = _compiled(key, max_string, max_items)
@@ -119,60 +120,6 @@ def _compiled(key: str, max_string: int, max_items: int) -> JsonGrammar:
     return JsonGrammar("\n".join(rules) + "\n", tuple(dict.fromkeys(builder.loose)))
 
 
-def integer_range(lo: int, hi: int) -> str:
-    """The GBNF of the decimal integers in ``[lo, hi]`` (no leading zeros, no ``-0``)."""
-    if lo > hi:
-        raise SchemaGrammarError(f"no integer lies in [{lo}, {hi}]")
-    options = []
-    if lo < 0:
-        options += [f'"-" {_digits(seq)}' for seq in _natural(max(1, -hi), -lo)]
-    if hi >= 0:
-        options += [_digits(seq) for seq in _natural(max(0, lo), hi)]
-    return options[0] if len(options) == 1 else "(" + " | ".join(options) + ")"
-
-
-def _natural(lo: int, hi: int) -> list[list[tuple[int, int]]]:
-    """``[lo, hi]`` (``0 <= lo <= hi``) as digit-class sequences, one list per number of digits."""
-    out = []
-    for width in range(len(str(lo)), len(str(hi)) + 1):
-        low = max(lo, 10 ** (width - 1) if width > 1 else 0)
-        high = min(hi, 10**width - 1)
-        out += _same_width(str(low), str(high))
-    return out
-
-
-def _same_width(x: str, y: str) -> list[list[tuple[int, int]]]:
-    """``[x, y]`` for digit strings of one width: a few sequences of (low digit, high digit)."""
-    if len(x) == 1:
-        return [[(int(x), int(y))]]
-    if x[0] == y[0]:
-        return [[(int(x[0]),) * 2] + seq for seq in _same_width(x[1:], y[1:])]
-    rest = len(x) - 1
-    free = [(0, 9)] * rest
-    out, first, last = [], int(x[0]), int(y[0])
-    if x[1:] != "0" * rest:
-        out += [[(first, first)] + seq for seq in _same_width(x[1:], "9" * rest)]
-        first += 1
-    tail = []
-    if y[1:] != "9" * rest:
-        tail = [[(last, last)] + seq for seq in _same_width("0" * rest, y[1:])]
-        last -= 1
-    if first <= last:
-        out.append([(first, last)] + free)
-    return out + tail
-
-
-def _digits(seq: list[tuple[int, int]]) -> str:
-    parts = [f'"{lo}"' if lo == hi else f"[{lo}-{hi}]" for lo, hi in seq]
-    merged: list[tuple[str, int]] = []  # runs of one class: [0-9] [0-9] [0-9] -> [0-9]{3,3}
-    for part in parts:
-        if merged and merged[-1][0] == part:
-            merged[-1] = (part, merged[-1][1] + 1)
-        else:
-            merged.append((part, 1))
-    return " ".join(p if n == 1 else f"{p}{{{n},{n}}}" for p, n in merged)
-
-
 class _Builder:
     """Walks a schema, collecting named rules (shared when equal) and loose keywords."""
 
@@ -182,8 +129,12 @@ class _Builder:
         self._names: dict[str, str] = {}
         self.loose: list[str] = []
         self._refs: list[str] = []
-        self.char = self.rule(CHAR)
         self.comma, self.colon = (json_literal(s) for s in SEPARATORS)
+
+    @property
+    def char(self) -> str:
+        """The rule of one character inside a JSON string (made on first use)."""
+        return self.rule(CHAR)
 
     def rule(self, body: str) -> str:
         """A rule named for ``body``, reused wherever the same body is needed again."""

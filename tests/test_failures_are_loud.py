@@ -17,6 +17,9 @@ def test_a_dead_model_endpoint_is_refused_before_the_run(tmp_path):
                "--out", str(tmp_path))
     assert proc.returncode == 2 and "cannot be reached" in proc.stderr and "Traceback" not in proc.stderr
     assert not any(tmp_path.iterdir())  # no run folder that would read as "0% success"
+    proc = lma("eval", "--agents", "type1", "--envs", "babyai/GoToObj-v0", "--model", "openai:http://127.0.0.1:9/v1#x",
+               "--out", str(tmp_path))
+    assert proc.returncode == 2 and "cannot be reached" in proc.stderr and not any(tmp_path.iterdir())
 
 
 def test_an_episode_whose_model_stops_answering_is_an_error_and_an_all_error_run_exits_1(tmp_path):
@@ -38,6 +41,29 @@ def test_an_episode_whose_model_stops_answering_is_an_error_and_an_all_error_run
     from lma.cli.output import exit_code
 
     assert exit_code([result]) == 1 and exit_code([]) == 0
+
+    from lma.report.html import side_by_side
+    from lma.report.stats import summarize
+
+    (summary,) = summarize([result], {"type1": "openai:http://127.0.0.1:9/v1#x"})
+    assert summary.model_errors == 1 and "model errors" in side_by_side([summary], ["type1"], [result.env])
+
+
+def test_a_local_model_is_not_free_its_cost_is_its_seconds(tmp_path):
+    from lma.agents import make_agent
+    from lma.core import Task
+    from lma.report.html import cost_text, side_by_side
+    from lma.report.stats import summarize
+    from lma.run.runner import run_episode
+
+    script = tmp_path / "script.jsonl"
+    script.write_text("\n".join(json.dumps({"name": "forward", "args": {}}) for _ in range(3)) + "\n")
+    spec = f"scripted:{script}"
+    result = run_episode(make_agent("type1", model=spec), Task("babyai/GoToObj-v0", 0, max_steps=3))
+    assert result.error is None and result.steps == 3
+    (summary,) = summarize([result], {"type1": spec})
+    assert cost_text(summary).endswith(" s model time")
+    assert "free" not in side_by_side([summary], ["type1"], [result.env])
 
 
 def test_options_an_agent_does_not_take_and_bad_limits_exit_2(tmp_path):
@@ -127,3 +153,23 @@ def test_an_undecodable_webqa_image_is_marked_unreadable_once_and_the_oracle_mov
     assert result.error is None and result.steps <= len(example.positive_ids) + 1
     assert result.metrics["answered"] is True
 
+
+
+def test_ctrl_c_prints_the_run_folder_and_the_resume_command(tmp_path):
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "lma.cli", "run", "--agent", "expert", "--env", "babyai/GoToObj-v0",
+                             "--episodes", "2000", "--no-frames", "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not any(out.glob("*/results.jsonl")) or not next(out.glob("*/results.jsonl")).read_text():
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended or never started"
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a shell does
+    assert proc.wait(60) == 130
+    (run,) = out.iterdir()
+    stderr = proc.stderr.read()
+    assert f"saved in {run}" in stderr and f"lma run --resume {run}" in stderr and "Traceback" not in stderr

@@ -16,12 +16,19 @@ reward and ``info["error"]``. Set ``info["success"]`` on the final step; the run
 Subclasses that can solve their own task for tests and training data implement
 ``expert_action()`` (an oracle policy; agent ``expert`` calls it).
 
+Costly fields (a rendered frame) may be computed only when read: build the observation as a
+:class:`~lma.envs.observation.LazyObservation` whose value is ``self.defer(make)``. The base class
+settles every such value before the env changes (at the next ``step`` or ``reset``; a subclass
+whose values cannot be made once it is closed calls ``self.settle()`` in ``close``), so each
+observation always holds its own step's frame (see :mod:`lma.envs.observation`).
+
 How to reproduce: the same seed gives the same episode; randomness comes only from
 ``self.np_random`` seeded by ``reset``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from copy import deepcopy
 from typing import Any
 
@@ -29,6 +36,7 @@ import gymnasium as gym
 import numpy as np
 
 from lma.core import Observation, ToolCall
+from lma.envs.observation import Deferred
 from lma.envs.spaces import Frame, observation_space
 from lma.tools.base import Tool, validate_call
 
@@ -116,6 +124,7 @@ class ToolEnv(gym.Env):
         self.action_space = ToolCallSpace(self)
         self.observation_space = observation_space()
         self._last_obs: Observation = {"text": "", "image": None, "data": {}}
+        self._deferred: list[Deferred] = []  # the lazy values handed out since the env last changed
 
     @property
     def render_mode(self) -> str | None:  # type: ignore[override]
@@ -124,6 +133,7 @@ class ToolEnv(gym.Env):
         return None if isinstance(frame, Frame) and frame.never else "rgb_array"
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        self.settle()
         super().reset(seed=seed)
         self.action_space.seed(seed)
         obs, info = self._reset(seed)
@@ -137,6 +147,7 @@ class ToolEnv(gym.Env):
             problem = validate_call(action, self.tools)
         if problem:  # a copy: the caller may keep and change what it was given before
             return deepcopy(self._last_obs), 0.0, False, False, {"error": problem}
+        self.settle()
         obs, reward, terminated, truncated, info = self._act(action)
         if obs is self._last_obs:  # a subclass returned the unchanged observation (a failed step)
             obs = deepcopy(obs)
@@ -145,6 +156,18 @@ class ToolEnv(gym.Env):
 
     def render(self) -> np.ndarray | None:
         return self._last_obs.get("image")
+
+    def defer(self, make: Callable[[], Any], what: str = "frame") -> Deferred:
+        """A value of the coming observation that ``make()`` computes when first read (or when settled)."""
+        value = Deferred(make, what)
+        self._deferred.append(value)
+        return value
+
+    def settle(self) -> None:
+        """Make (or drop, if released) every lazy value handed out, before the env's state changes."""
+        for value in self._deferred:
+            value.settle()
+        self._deferred.clear()
 
     def tool(self, name: str) -> Tool:
         """The tool called ``name`` among those valid now."""
@@ -165,12 +188,23 @@ class ToolEnv(gym.Env):
         raise NotImplementedError
 
 
+NO_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
+
+
 class ActionTool(Tool):
     """A tool that only describes an env action: the env carries it out in ``_act``."""
 
     def __init__(self, name: str, description: str, parameters: dict[str, Any] | None = None):
         self.name, self.description = name, description
-        self.parameters = parameters or {"type": "object", "properties": {}, "additionalProperties": False}
+        self.parameters = parameters or dict(NO_PARAMETERS)
+
+    def validate(self, args: dict[str, Any]) -> str | None:
+        """As :meth:`Tool.validate`; a call without arguments to an action that takes none (most
+        game actions) is valid without running the schema validator, which each step would pay
+        twice (the planner's check and the env's)."""
+        if args == {} and self.parameters == NO_PARAMETERS:
+            return None
+        return super().validate(args)
 
     def run(self, **args: Any) -> str:
         raise TypeError(f"{self.name} is an env action: send it through env.step")

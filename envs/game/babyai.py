@@ -12,6 +12,7 @@ success signal: the episode terminated with a positive reward.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import gymnasium as gym
@@ -19,6 +20,7 @@ import numpy as np
 
 from lma.core import Observation, ToolCall
 from lma.envs.base import ActionTool, ToolEnv
+from lma.envs.observation import LazyObservation
 from lma.envs.spaces import Frame, observation_space
 
 ACTIONS = {
@@ -47,29 +49,41 @@ def relative_position(dx: int, dy: int) -> str:
     return " and ".join(parts) or "here"
 
 
-def describe_view(view: np.ndarray) -> list[str]:
-    """Sentences for the objects in an encoded 7x7x3 egocentric view (object, colour, state)."""
-    from minigrid.core.constants import IDX_TO_COLOR, IDX_TO_OBJECT, STATE_TO_IDX
+@functools.cache
+def _view_tables() -> tuple[dict[int, str], dict[int, str], dict[int, str], np.ndarray]:
+    """MiniGrid's index tables (imported on first use), and which object indices a view mentions."""
+    from minigrid.core.constants import (
+        IDX_TO_COLOR,
+        IDX_TO_OBJECT,
+        OBJECT_TO_IDX,
+        STATE_TO_IDX,
+    )
 
-    idx_to_state = {v: k for k, v in STATE_TO_IDX.items()}
+    mentioned = np.ones(max(IDX_TO_OBJECT) + 1, dtype=bool)  # by object index
+    mentioned[[OBJECT_TO_IDX[k] for k in ("unseen", "empty", "wall", "agent", "floor")]] = False
+    return IDX_TO_COLOR, IDX_TO_OBJECT, {v: k for k, v in STATE_TO_IDX.items()}, mentioned
+
+
+def describe_view(view: np.ndarray) -> list[str]:
+    """Sentences for the objects in an encoded 7x7x3 egocentric view (object, colour, state).
+
+    Objects come nearest first (sentences in alphabetical order where distances tie), then the
+    wall straight ahead. The cells to describe are found with numpy: this runs at every step.
+    """
+    idx_to_color, idx_to_object, idx_to_state, mentioned = _view_tables()
     ax, ay = _VIEW_AGENT
     seen = []
-    for x in range(view.shape[0]):
-        for y in range(view.shape[1]):
-            kind = IDX_TO_OBJECT[int(view[x, y, 0])]
-            if kind in ("unseen", "empty", "wall", "agent", "floor"):
-                continue
-            colour = IDX_TO_COLOR[int(view[x, y, 1])]
-            name = f"{colour} {kind}"
-            if kind == "door":
-                name = f"{idx_to_state[int(view[x, y, 2])]} {name}"
-            dx, dy = x - ax, ay - y
-            seen.append((abs(dx) + abs(dy), f"a {name} {relative_position(dx, dy)}"))
+    for x, y in zip(*np.nonzero(mentioned[view[:, :, 0]])):
+        kind, colour, state = (int(v) for v in view[x, y])
+        name = f"{idx_to_color[colour]} {idx_to_object[kind]}"
+        if idx_to_object[kind] == "door":
+            name = f"{idx_to_state[state]} {name}"
+        dx, dy = int(x) - ax, ay - int(y)
+        seen.append((abs(dx) + abs(dy), f"a {name} {relative_position(dx, dy)}"))
     sentences = [s for _, s in sorted(seen)]
-    ahead = 0
-    while ay - ahead - 1 >= 0 and IDX_TO_OBJECT[int(view[ax, ay - ahead - 1, 0])] not in ("wall", "unseen"):
-        ahead += 1
-    if ay - ahead - 1 >= 0 and IDX_TO_OBJECT[int(view[ax, ay - ahead - 1, 0])] == "wall":
+    column = [idx_to_object[k] for k in view[ax, :ay, 0].tolist()][::-1]  # the cells ahead, nearest first
+    ahead = next((n for n, kind in enumerate(column) if kind in ("wall", "unseen")), len(column))
+    if ahead < len(column) and column[ahead] == "wall":
         sentences.append(f"a wall {_steps(ahead + 1, 'forward')}")
     return sentences
 
@@ -107,7 +121,7 @@ class BabyAIEnv(ToolEnv):
         lines = [f"Mission: {raw['mission']}", "You see: " + ("; ".join(describe_view(raw["image"])) or "nothing")]
         carrying = inner.carrying
         lines.append(f"You carry: a {carrying.color} {carrying.type}" if carrying else "You carry: nothing")
-        return {"text": "\n".join(lines), "image": self.inner.render(), "data": {"goal": raw["mission"]}}
+        return LazyObservation(text="\n".join(lines), image=self.defer(self.inner.render), data={"goal": raw["mission"]})
 
     def _reset(self, seed: int | None):
         raw, info = self.inner.reset(seed=seed)

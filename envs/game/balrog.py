@@ -29,6 +29,7 @@ from typing import Any
 
 from lma.core import Observation
 from lma.envs.game.babyai import BabyAIEnv
+from lma.envs.observation import LazyObservation
 from lma.errors import LmaError
 
 TASKS = ("goto", "pickup", "open", "putnext", "pick_up_seq_go_to", "mix")
@@ -119,7 +120,8 @@ class BalrogEnv(BabyAIEnv):
         observation = balrog_observation(babyai_text_descriptions(level))
         text = "\n".join(filter(None, [f"Your goal is to {raw['mission']}.", observation]))
         data = {"goal": raw["mission"], "kind": level.kind, "observation": observation, "max_steps": level.max_steps}
-        return {"text": text, "image": level.get_pov_render(tile_size=POV_TILE_SIZE), "data": data}
+        return LazyObservation(text=text, image=self.defer(lambda: level.get_pov_render(tile_size=POV_TILE_SIZE)),
+                               data=data)
 
 
 def register_tasks(register: Any) -> None:

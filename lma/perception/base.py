@@ -48,6 +48,13 @@ def shown(image: np.ndarray | None, model: Any) -> tuple[np.ndarray, ...]:
     return (image,) if image is not None and getattr(model, "supports_images", False) else ()
 
 
+def shown_frame(obs: Observation, model: Any) -> tuple[np.ndarray, ...]:
+    """The observation's frame as :func:`shown` gives it, read only for a model that takes images:
+    an env that renders on first read (:mod:`lma.envs.observation`) then renders nothing for a
+    text-only planner."""
+    return shown(obs.get("image"), model) if getattr(model, "supports_images", False) else ()
+
+
 class Perceiver:
     """Base class: ``perceive(obs, model)`` returns a :class:`Percept`.
 
@@ -66,7 +73,7 @@ class Passthrough(Perceiver):
     name = "passthrough"
 
     def perceive(self, obs: Observation, model: Any = None) -> Percept:
-        return Percept(obs.get("text", ""), shown(obs.get("image"), model))
+        return Percept(obs.get("text", ""), shown_frame(obs, model))
 
 
 def make_perceiver(spec: str | Perceiver | None, **options: Any) -> Perceiver:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from lma.core import Observation
-from lma.perception.base import Percept, Perceiver, shown
+from lma.perception.base import Percept, Perceiver, shown_frame
 
 
 def valid_elements(obs: Observation) -> list[dict[str, Any]]:
@@ -45,4 +45,4 @@ class A11y(Perceiver):
             text = with_listing(text, "Elements you can act on ([id] role 'label'):", elements)
         elif isinstance(tree, str) and tree.strip() and tree.strip() not in text:
             text = f"{text}\n\nAccessibility tree:\n{tree.strip()}"
-        return Percept(text, shown(obs.get("image"), model), {"elements": [e["id"] for e in elements]})
+        return Percept(text, shown_frame(obs, model), {"elements": [e["id"] for e in elements]})

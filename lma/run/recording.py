@@ -17,10 +17,12 @@ an episode is finished exactly when its line is there.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,9 @@ import numpy as np
 import yaml
 
 from lma.core import EpisodeResult, StepRecord, to_jsonable
-from lma.errors import LmaError
+from lma.errors import LmaError, describe_error
+
+FLUSH_SECONDS = 0.5  # how long trajectory lines may wait in memory before they are written
 
 
 class RunDirError(LmaError):
@@ -151,42 +155,115 @@ class RunDir:
 
 
 class EpisodeRecorder:
-    """Writes one episode's trajectory and frames; restarting an episode starts it afresh."""
+    """Writes one episode's trajectory and frames; restarting an episode starts it afresh.
+
+    Recording must not slow the loop it records, so it batches its work: trajectory lines are
+    kept in memory and written when :data:`FLUSH_SECONDS` have passed since the last write (and
+    at ``close``), and PNG frames are encoded on one writer thread (Pillow and zlib release the
+    GIL while compressing, so this runs beside the loop on another core). ``close`` writes what
+    is left, waits for the frames and raises :class:`RunDirError` if one could not be saved; a
+    failed frame also fails the next ``step``. A hard kill mid-episode loses at most the last
+    :data:`FLUSH_SECONDS` of lines, of an episode that has no results line and so reruns anyway.
+    """
 
     def __init__(self, path: Path, record_frames: bool = True):
         self.path, self.record_frames = path, record_frames
         self._file: Any = None
+        self._lines: list[str] = []
+        self._written_at = time.monotonic()
+        self._frames: list[Future] = []
+        self._writer: ThreadPoolExecutor | None = None
         path.mkdir(parents=True, exist_ok=True)
         for old in path.iterdir():  # a resumed episode that was cut off leaves a partial trajectory
             old.unlink()
 
     def frame(self, step: int, image: np.ndarray | None, name: str = "frame") -> str | None:
+        """Queue ``image`` to be saved as ``{name}-{step:04d}.png`` and return that file name (or None)."""
         if image is None or not self.record_frames:
             return None
-        from PIL import Image
-
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="lma-frames")
         filename = f"{name}-{step:04d}.png"
-        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(self.path / filename)
+        pixels = np.array(image, dtype=np.uint8)  # a copy: the caller may change its array later
+        self._frames.append(self._writer.submit(_save_png, pixels, self.path / filename))
         return filename
 
     def step(self, record: StepRecord) -> None:
-        """Append a step; flushed at once but not fsynced (the results line is the durable mark).
+        """Append a step (see the class docstring for when it reaches the disk).
 
         Images a perceiver made (arrays in ``trace["percept"]``, e.g. a set-of-marks frame) are
         saved as PNG files beside the frames, and their file names recorded in their place.
         """
+        self._check_frames()
         percept = record.trace.get("percept")
         if isinstance(percept, dict):
             record.trace["percept"] = {
                 k: self.frame(record.step, v, k) if isinstance(v, np.ndarray) and v.ndim == 3 else v
                 for k, v in percept.items()
             }
-        if self._file is None:
-            self._file = open(self.path / "trajectory.jsonl", "a", encoding="utf-8")
-        self._file.write(json.dumps(to_jsonable(record), ensure_ascii=False) + "\n")
-        self._file.flush()
+        self._lines.append(json_line(record))
+        if time.monotonic() - self._written_at >= FLUSH_SECONDS:
+            self._write()
 
     def close(self) -> None:
+        self._write()
         if self._file is not None:
             self._file.close()
             self._file = None
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        self._check_frames(wait=True)
+
+    def _write(self) -> None:
+        if self._lines:
+            if self._file is None:
+                self._file = open(self.path / "trajectory.jsonl", "a", encoding="utf-8")
+            self._file.write("".join(self._lines))
+            self._file.flush()
+            self._lines.clear()
+        self._written_at = time.monotonic()
+
+    def _check_frames(self, wait: bool = False) -> None:
+        """Forget saved frames; raise for the first that failed (all of them, when ``wait``)."""
+        pending, self._frames = self._frames, []
+        for future in pending:
+            if not (wait or future.done()):
+                self._frames.append(future)
+            elif future.exception() is not None:
+                self._frames = []
+                raise RunDirError(f"could not save a frame in {self.path}: {describe_error(future.exception())}")
+
+
+def _save_png(pixels: np.ndarray, path: Path) -> None:
+    from PIL import Image
+
+    # zlib level 1: frames are flat-coloured, and it encodes ~1.7x faster than the default 6.
+    Image.fromarray(pixels).save(path, compress_level=1)
+
+
+def json_line(record: StepRecord) -> str:
+    """``record`` as one JSON line, as :func:`lma.core.to_jsonable` writes it.
+
+    The C encoder does the work, with dataclasses and numpy scalars converted as it meets them;
+    a record holding an array (which :func:`~lma.core.to_jsonable` leaves out) takes the slow way.
+    """
+    try:
+        text = json.dumps(record, default=_plain, ensure_ascii=False)
+    except _HasArray:
+        text = json.dumps(to_jsonable(record), ensure_ascii=False)
+    return text + "\n"
+
+
+class _HasArray(Exception):
+    pass
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        raise _HasArray
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")

@@ -25,6 +25,7 @@ every step, so they sit in the last message, after the shared prefix.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -61,6 +62,17 @@ class Turn:
         outcome = record.error or record.result or "ok"
         return cls(read if read is not None else record.observation, record.call, outcome[:RESULT_CHARS])
 
+    # Both are read at every later step of the episode, so each turn works them out once.
+    @functools.cached_property
+    def call_json(self) -> str:
+        """:func:`call_text` of the call: the assistant message of this turn."""
+        return call_text(self.call)
+
+    @functools.cached_property
+    def size(self) -> int:
+        """The characters this turn adds to the prompt, roughly, as :func:`window_start` counts them."""
+        return len(self.observation) + len(self.outcome) + 40  # 40: the call's JSON, roughly
+
 
 @dataclass
 class PlanInput:
@@ -90,7 +102,7 @@ def window_start(turns: Sequence[Turn], history: int, max_chars: int = HISTORY_C
         return len(turns)
     block = max(1, history // 2)
     start = 0 if len(turns) <= history else ((len(turns) - history - 1) // block + 1) * block
-    sizes = [len(t.observation) + len(t.outcome) + 40 for t in turns]  # 40: the call's JSON, roughly
+    sizes = [t.size for t in turns]
     while start < len(turns) and sum(sizes[start:]) > max_chars:
         start += max(1, (len(turns) - start) // 2)
     return start
@@ -115,7 +127,7 @@ def render(given: PlanInput, system_prompt: str = SYSTEM_PROMPT) -> list[Message
     outcome = None
     for turn in given.turns:
         messages.append({"role": "user", "content": _user_text(opening, outcome, turn.observation)})
-        messages.append({"role": "assistant", "content": call_text(turn.call)})
+        messages.append({"role": "assistant", "content": turn.call_json})
         opening, outcome = [], turn.outcome
     extras = []
     if given.memories:

@@ -141,13 +141,9 @@ class GymnasiumToolEnv(ToolEnv):
         as a failure).
         """
         said = declared(info)
-        if said is not None:
+        if said is not None or self._rule is None or not (terminated or truncated):
             return said
-        if self._rule is None:
-            return None
-        if terminated or truncated:
-            return bool(self._rule(Ending(terminated, truncated, reward, self._return, info)))
-        return None
+        return bool(self._rule(Ending(terminated, truncated, reward, self._return, info)))
 
     def _act(self, call: ToolCall):
         if self._names:

@@ -121,7 +121,11 @@ class StepRecord:
 
 @dataclass
 class EpisodeResult:
-    """One line of ``results.jsonl``: the outcome of one (agent, env, seed) episode."""
+    """One line of ``results.jsonl``: the outcome of one (agent, env, seed) episode.
+
+    ``retries`` counts the planner's tries that failed validation, over all steps (each is in its
+    step's ``trace["rejected"]`` with the reason); agents that plan with a model fill it in.
+    """
 
     episode_id: str
     env: str
@@ -136,6 +140,7 @@ class EpisodeResult:
     seconds: float = 0.0
     error: str | None = None
     tokens_cached: int = 0
+    retries: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

@@ -4,14 +4,17 @@ The planner renders the step's prompt (:mod:`lma.planning.prompt`), asks the mod
 matching :func:`lma.tools.base.tool_call_schema` (constrained decoding where the backend supports
 it), and validates the answer against the chosen tool's schema. An invalid answer is sent back to
 the model with the reason, up to ``retries`` times; after that the step fails with a recorded
-error instead of crashing the episode. The messages it sends are returned too: fine-tuning trains
-on exactly these prompts.
+error instead of crashing the episode. Every rejected try is kept with its reason
+(:attr:`Plan.rejected`): a backend without grammars (an OpenAI-compatible endpoint that ignores
+``response_format``) or a schema keyword no grammar enforces (:mod:`lma.models.json_grammar`) is
+covered by this check, and the trajectory and the episode page show each rejection. The messages
+it sends are returned too: fine-tuning trains on exactly these prompts.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lma.core import ToolCall, Usage
@@ -22,13 +25,18 @@ from lma.tools.base import tool_call_schema, validate_call
 
 @dataclass
 class Plan:
-    """The planner's answer: a valid call, or ``error`` after the retries ran out."""
+    """The planner's answer: a valid call, or ``error`` after the retries ran out.
+
+    ``rejected`` holds one ``{"output", "reason"}`` per try that failed validation, in order; its
+    length is the number of retries the step needed (the last one included when all failed).
+    """
 
     call: ToolCall | None
     messages: list[Message]
     outputs: list[str]
     usage: Usage
     error: str | None = None
+    rejected: list[dict[str, str]] = field(default_factory=list)
 
 
 def coerce_call(value: Any) -> ToolCall | None:
@@ -63,6 +71,7 @@ class Planner:
         messages = self.messages(given)
         schema = tool_call_schema(given.tools) if self.constrained else None
         conversation, outputs, usage = list(messages), [], Usage()
+        rejected: list[dict[str, str]] = []
         problem = "no answer"
         for _ in range(self.retries + 1):
             completion = self.model.complete(  # a ModelError propagates: see the module docstring
@@ -78,10 +87,12 @@ class Planner:
             call = coerce_call(parsed)
             problem = validate_call(call, given.tools) if call else f"not a tool call: {completion.text[:120]!r}"
             if problem is None:
-                return Plan(call, messages, outputs, usage)
+                return Plan(call, messages, outputs, usage, rejected=rejected)
+            rejected.append({"output": completion.text, "reason": problem})
             conversation += [
                 {"role": "assistant", "content": completion.text},
                 {"role": "user", "content": f"That was not valid ({problem}). Answer with one valid tool call."},
             ]
-        return Plan(None, messages, outputs, usage, error=f"invalid model output after {self.retries + 1} tries: {problem}")
+        return Plan(None, messages, outputs, usage, error=f"invalid model output after {self.retries + 1} tries: {problem}",
+                    rejected=rejected)
 

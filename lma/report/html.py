@@ -231,16 +231,20 @@ def _pre(value: Any) -> str:
 
 
 def _model_outputs(trace: dict[str, Any], accepted: bool) -> list[str]:
-    """Each try the planner rejected, with the reason, then the output it acted on."""
-    outputs, rejected = trace.get("outputs") or [], trace.get("rejected")
-    if rejected is None:  # a run recorded before rejected tries were kept: the outputs alone
-        return [f'<div class="k">model output{f" (try {i + 1} of {len(outputs)})" if len(outputs) > 1 else ""}</div>'
-                f"{_pre(out)}" for i, out in enumerate(outputs)]
-    parts = [f'<div class="k">rejected try {i + 1}</div><div class="err">{escape(str(r.get("reason", "")))}</div>'
-             f'{_pre(r.get("output", ""))}' for i, r in enumerate(rejected)]
-    if accepted and outputs:
-        after = f" (after {len(rejected)} rejected)" if rejected else ""
-        parts.append(f'<div class="k">model output{after}</div>{_pre(outputs[-1])}')
+    """Each model output of the step, the reason beside each one the planner rejected.
+
+    ``outputs`` are the tries of the step's last plan; ``rejected`` holds the rejections of every
+    plan of the step (a memory-tool call starts a new plan), so the first ones may be older.
+    """
+    outputs, rejected = trace.get("outputs") or [], trace.get("rejected") or []
+    split = max(len(rejected) - (len(outputs) - (1 if accepted else 0)), 0)
+    parts = [f'<div class="k">rejected try, before a memory-tool call</div><div class="err">{escape(str(r.get("reason")))}</div>'
+             f'{_pre(r.get("output", ""))}' for r in rejected[:split]]
+    for i, out in enumerate(outputs):
+        label = "model output" + (f" (try {i + 1} of {len(outputs)})" if len(outputs) > 1 else "")
+        reason = rejected[split + i].get("reason") if split + i < len(rejected) else None
+        why = f'<div class="err">rejected: {escape(str(reason))}</div>' if reason is not None else ""
+        parts.append(f'<div class="k">{label}</div>{_pre(out)}{why}')
     return parts
 
 

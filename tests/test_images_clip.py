@@ -11,7 +11,14 @@ from lma.cli import main
 from lma.images.backends import load_clip
 from lma.images.clip import ClipConfig, ClipError, SmallClip
 from lma.images.clip_train import TrainConfig, train_clip
-from lma.images.scenes import HELD_OUT_PAIRS, DatasetError, load_image, make_scenes, read_records, write_dataset
+from lma.images.scenes import (
+    HELD_OUT_PAIRS,
+    DatasetError,
+    load_image,
+    make_scenes,
+    read_records,
+    write_dataset,
+)
 
 TINY = ClipConfig(image_size=32, dim=32, channels=(8, 16, 16), text_width=32, text_layers=1, text_heads=2)
 
@@ -142,3 +149,35 @@ def test_cli_writes_scenes_and_trains(tmp_path, capsys):
     assert "is not a dataset folder" in capsys.readouterr().err
     assert not (tmp_path / "m2").exists()
     assert main(["train", "clip", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "m3"), "--steps", "0"]) == 2
+
+
+# --- the shipped small CLIP ----------------------------------------------------------------------
+# Rebuilt by the commands in docs/search.md ("The small CLIP"); a new training run changes these sums.
+SHIPPED_SHA256 = {
+    "lma-clip.json": "4c07a9399d53861dbab5595cc13f45761716ed5265a96baf9d1ac16383a47e85",
+    "model.safetensors": "ca91cf9acdbefa4599a1f52b88482f72ef0dfb7d79e85959a9a8af29bca39afa",
+}
+# measured 99.5-100% on 2,000 held-out scenes (docs/search.md); the floors leave room for sampling
+FLOORS = {"color": 0.95, "shape": 0.95, "pattern": 0.95, "count": 0.95}
+
+
+def test_the_shipped_weights_are_the_documented_files():
+    import hashlib
+
+    from lma.images.clip import SHIPPED
+
+    found = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in SHIPPED.iterdir()}
+    assert found == SHIPPED_SHA256
+    assert sum(p.stat().st_size for p in SHIPPED.iterdir()) < 10_000_000
+
+
+def test_the_shipped_clip_reads_held_out_scenes():
+    from lma.images.attributes import ZeroShot
+
+    clip = load_clip(device="cpu")
+    scenes = make_scenes(300, seed=1000, relation_share=0.0)  # training used seed 0
+    zero_shot = ZeroShot(clip)
+    images = clip.encode_image([s.render() for s in scenes])
+    for attribute, floor in FLOORS.items():
+        accuracy = np.mean([p == s.attributes[attribute] for p, s in zip(zero_shot.predict(images, attribute), scenes)])
+        assert accuracy >= floor, (attribute, accuracy)

@@ -54,7 +54,7 @@ def _clip_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="dataset folder: data.jsonl (image, text) + the images")
     p.add_argument("--out", required=True, help="new folder for the trained model")
     # defaults (None here) are those of TrainConfig and ClipConfig, which torch-free argparse cannot import
-    p.add_argument("--steps", type=int, help="optimizer steps (default 2000)")
+    p.add_argument("--steps", type=int, help="optimizer steps (default 1200)")
     p.add_argument("--batch-size", type=int, help="default 64")
     p.add_argument("--lr", type=float, help="peak learning rate (default 2e-3)")
     p.add_argument("--image-size", type=int, help="image side the model sees (default 32)")

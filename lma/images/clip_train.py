@@ -18,7 +18,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from lma.images.clip import ClipConfig, SmallClip, WordTokenizer, resolve_device, to_pixels
+from lma.images.clip import (
+    ClipConfig,
+    SmallClip,
+    WordTokenizer,
+    resolve_device,
+    to_pixels,
+)
 from lma.images.scenes import load_image, read_records
 
 
@@ -26,7 +32,7 @@ from lma.images.scenes import load_image, read_records
 class TrainConfig:
     """Optimiser settings: AdamW with warm-up then cosine decay, fp32."""
 
-    steps: int = 2000
+    steps: int = 1200
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.05
@@ -60,14 +66,15 @@ def _lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def train_clip(data: str | Path, out: str | Path | None = None, train: TrainConfig = TrainConfig(),
-               model: ClipConfig = ClipConfig(), log: Any = None) -> tuple[SmallClip, dict[str, Any]]:
+def train_clip(data: str | Path, out: str | Path | None = None, train: TrainConfig | None = None,
+               model: ClipConfig | None = None, log: Any = None) -> tuple[SmallClip, dict[str, Any]]:
     """Train a small CLIP on the dataset folder ``data``; save it to ``out`` if given.
 
     Returns the model and its figures (steps, final loss, seconds, images per second, device),
     which are also written into the saved folder's ``lma-clip.json``. ``log(step, loss)`` is called
     every ``train.log_every`` steps when given, with the mean loss over those steps.
     """
+    train, model = train or TrainConfig(), model or ClipConfig()
     torch.manual_seed(train.seed)
     rng = np.random.default_rng(train.seed)
     device = resolve_device(train.device)

@@ -148,9 +148,15 @@ def _pick_pair(rng: np.random.Generator, split: Split) -> tuple[str, str]:
 
 
 def single_scene(rng: np.random.Generator, split: Split = "all") -> Scene:
-    """1-3 copies of one object, each in its own cell of a 2x2 grid, jittered."""
+    """1-3 copies of one object of a random look."""
     color, shape = _pick_pair(rng, split)
     pattern, count = str(rng.choice(PATTERNS)), int(rng.choice(COUNTS))
+    return draw_single(rng, color, shape, pattern, count)
+
+
+def draw_single(rng: np.random.Generator, color: str, shape: str, pattern: str = "plain", count: int = 1) -> Scene:
+    """``count`` copies of one look, placed by ``rng``: one near the centre, or each in its own
+    cell of a 2x2 grid, jittered (the same look drawn twice differs in placement and size)."""
     r = 0.34 if count == 1 else 0.18
     cells = [(0.28, 0.28), (0.72, 0.28), (0.28, 0.72), (0.72, 0.72)]
     if count == 1:

@@ -20,7 +20,7 @@ from lma.models.scripted import ScriptedModel
 from lma.run.evaluate import prepare, run_jobs
 from lma.run.recording import RunDir, episode_id
 from lma.run.runner import run_episode
-from lma.train.data import collect_examples
+from lma.train.data import TrainingDataError, collect_examples
 
 ROOT = Path(__file__).resolve().parent.parent
 FACTS, HOUSE = "memory/facts-v0", "memory/house-v0"
@@ -172,3 +172,8 @@ def test_training_prompts_are_byte_for_byte_the_prompts_each_type_saw(tmp_path, 
     assert [json.loads(t) for t in targets] == calls
     if preset == "type4":  # the second episode's prompt holds what Type IV recalled
         assert "Relevant memories:" in prompts[-1][-1]["content"]
+        asked = len(model.prompts)
+        again = record(tmp_path / "again", agent, [0], preset)  # seed 0 again: its skill is replayed
+        assert len(model.prompts) == asked and all(r.success for r in RunDir(again).results())
+        with pytest.raises(TrainingDataError, match="no successful episode with steps"):
+            collect_examples([again])  # no planner was asked: nothing to train on

@@ -102,7 +102,8 @@ class FactsEnv(SeriesEnv, ToolEnv):
         rng = np.random.default_rng(seed)  # this episode's distractors and document order
         name, facts = person(self.series)
         revisit = recalled_index(self.index, self.series_length)
-        self.fact = facts[KEYS[self.index if revisit is None else revisit]]
+        errand = self.index if revisit is None else revisit
+        self.fact = facts[KEYS[(errand + self.series) % len(KEYS)]]  # a control series asks about any fact
         self.question = (ASK if revisit is None else ASK_AGAIN).format(name=name, key=self.fact.key)
         docs = [] if revisit is not None else [self.fact]
         while len(docs) < DOCUMENTS:

@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     p.add_argument("--max-length", type=int, default=1024, help="longer examples (in tokens) are skipped")
     p.add_argument("--history", type=int, help="past steps in each prompt (default: the agents' default)")
+    p.add_argument("--freeze-vision", action="store_true",
+                   help="a vision-language base: keep its vision tower as it is (train LM adapters and projector)")
     p.add_argument("--save-every", type=int, metavar="STEPS",
                    help="keep a checkpoint every STEPS optimizer steps; the same command run again resumes")
     p.add_argument("--seed", type=int, default=0)
@@ -81,7 +83,8 @@ def main(args: argparse.Namespace) -> int:
         save_examples(examples, args.save_data)
         print(f"wrote {len(examples)} examples from {episodes} episodes to {args.save_data}")
         return 0
-    info = finetune(sources, args.base or DEFAULT_BASE, args.out, settings, args.history, args.save_data)
+    info = finetune(sources, args.base or DEFAULT_BASE, args.out, settings, args.history, args.save_data,
+                    freeze_vision=args.freeze_vision)
     f = info["figures"]
     print(f"trained on {f['examples']} steps of {info['episodes']} episodes: {f['steps']} optimizer steps, "
           f"loss {f['train_loss']}, {f['seconds']:.0f}s, {f['tokens_per_second']} tokens/s on {f['device']}",

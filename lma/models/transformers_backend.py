@@ -142,19 +142,8 @@ class TransformersModel(ChatModel):
         """The chat-templated prompt text, with ``n_images`` image slots in the last user message."""
         if n_images and not self.supports_images:
             raise ModelError(f"{self.name} is a text-only model; use a caption or ocr perceiver for images")
-        msgs: list[dict[str, Any]] = []
-        for m in messages:
-            content = m.get("content") or ""
-            msgs.append({"role": m["role"], "content": [{"type": "text", "text": content}] if self.processor else content})
-        if n_images:
-            users = [i for i, m in enumerate(msgs) if m["role"] == "user"]
-            if not users:
-                raise ModelError("images need a user message to go with")
-            msgs[users[-1]]["content"] = [{"type": "image"}] * n_images + msgs[users[-1]]["content"]
-        try:
-            return self.template_owner.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-        except Exception as exc:  # jinja2 errors, template-specific ValueErrors
-            raise ModelError(f"the chat template of {self.name} failed: {_first_line(exc)}") from None
+        return chat_prompt(self.template_owner, messages, n_images, structured=self.processor is not None,
+                           name=self.name)
 
     def _encode(self, requests: list[Request]) -> dict[str, Any]:
         prompts = [self.prompt(r.messages, len(r.images)) for r in requests]
@@ -280,6 +269,29 @@ def _until_stop(tokens: list[int], eos: set[int]) -> list[int]:
         if token in eos:
             return tokens[: i + 1]
     return tokens
+
+
+def chat_prompt(owner: Any, messages: list[Message], n_images: int = 0, *, structured: bool,
+                add_generation_prompt: bool = True, name: str = "the model") -> str:
+    """``messages`` through ``owner``'s chat template (a tokenizer, or a VLM's processor with
+    ``structured`` content parts), ``n_images`` image slots first in the last user message.
+
+    The one rendering of a planner's prompt for transformers models: inference and
+    vision-language fine-tuning (:mod:`lma.train.vlm`) both call it.
+    """
+    msgs: list[dict[str, Any]] = []
+    for m in messages:
+        content = m.get("content") or ""
+        msgs.append({"role": m["role"], "content": [{"type": "text", "text": content}] if structured else content})
+    if n_images:
+        users = [i for i, m in enumerate(msgs) if m["role"] == "user"]
+        if not users:
+            raise ModelError("images need a user message to go with")
+        msgs[users[-1]]["content"] = [{"type": "image"}] * n_images + msgs[users[-1]]["content"]
+    try:
+        return owner.apply_chat_template(msgs, tokenize=False, add_generation_prompt=add_generation_prompt)
+    except Exception as exc:  # jinja2 errors, template-specific ValueErrors
+        raise ModelError(f"the chat template of {name} failed: {_first_line(exc)}") from None
 
 
 def _pil(image: Any) -> Any:

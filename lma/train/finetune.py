@@ -24,6 +24,7 @@ FILE.gguf`` writes a model fine-tuned from a GGUF base back to GGUF for llama.cp
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -69,32 +70,52 @@ def run_fingerprint(examples: list[Any], base: str, settings: Any) -> str:
     """What a resumed run must share with the run it resumes: data, base and settings."""
     digest = hashlib.sha256(json.dumps([base, vars(settings)], sort_keys=True, default=str).encode())
     for e in examples:
-        digest.update(json.dumps([e.messages, e.first_target], ensure_ascii=False).encode())
+        digest.update(json.dumps(dataclasses.asdict(e), ensure_ascii=False, default=str).encode())
     return digest.hexdigest()
 
 
 def finetune(sources: list[str], base: str, out: str | Path, settings: Any, history: int | None = None,
-             save_data: str | None = None) -> dict[str, Any]:
-    """Build the data, train, and write the model to ``out`` atomically; returns its info."""
+             save_data: str | None = None, freeze_vision: bool = False) -> dict[str, Any]:
+    """Build the data, train, and write the model to ``out`` atomically; returns its info.
+
+    A vision-language base (a transformers folder with a vision tower) trains on each step's
+    frame plus its prompt (:mod:`lma.train.vlm`); any other on the prompts alone.
+    """
     from lma.train.data import collect_examples, save_examples
     from lma.train.trainer import load_base, train
+    from lma.train.vlm import collect_frame_examples, is_vlm_folder, load_vlm_base, train_vlm
 
     if Path(out).exists():
         raise LmaError(f"{out} already exists: choose a new --out folder")
     history = DEFAULT_HISTORY if history is None else history
-    examples, episodes = collect_examples(sources, history)
-    if save_data:
-        save_examples(examples, save_data)
+    vision = is_vlm_folder(base)
+    if vision and save_data:
+        raise LmaError("--save-data writes text examples; a vision-language planner trains from run folders")
+    if freeze_vision and not vision:
+        raise LmaError(f"--freeze-vision: {base} is not a vision-language model")
+    if vision:
+        frames = collect_frame_examples(sources, history)
+        examples: list[Any] = frames
+        episodes = len({e.source.rsplit("#", 1)[0] for e in frames})
+    else:
+        examples, episodes = collect_examples(sources, history)
+        if save_data:
+            save_examples(examples, save_data)
     checkpoints = checkpoint_folder(Path(out), run_fingerprint(examples, base, settings)) if settings.save_every else None
-    model, tokenizer = load_base(base)
+    model, tokenizer = load_vlm_base(base) if vision else load_base(base)
     info = {"base": base, "from": list(sources), "episodes": episodes, "history": history,
-            "prompt_layout": LAYOUT, "settings": vars(settings)}
+            "prompt_layout": LAYOUT, "settings": vars(settings), "vision": vision}
+    if vision:
+        info["freeze_vision"] = freeze_vision
 
     def write(tmp: Path) -> None:
-        trained, info["figures"] = train(model, tokenizer, examples, settings, tmp, checkpoints)
+        if vision:
+            trained, info["figures"] = train_vlm(model, tokenizer, frames, settings, freeze_vision, tmp, checkpoints)
+        else:
+            trained, info["figures"] = train(model, tokenizer, examples, settings, tmp, checkpoints)
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
         trained.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)  # a VLM's processor: tokenizer, image processor, chat template
         info["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
         (tmp / INFO_FILE).write_text(json.dumps(info, indent=2))
 

@@ -134,10 +134,13 @@ def target_loss(model: Any, inputs: dict[str, Any]) -> Any:
     """Mean cross-entropy of the target tokens (labels != -100), equal to the causal LM's own loss.
 
     The decoder runs on every position, the output layer only where the next token is a target.
-    Models without ``get_decoder``/``get_output_embeddings`` get their own forward's loss.
+    Models without ``get_decoder``/``get_output_embeddings``, and inputs with images (the decoder
+    alone would not see them), get the model's own forward's loss.
     """
     import torch.nn.functional as F
 
+    if "pixel_values" in inputs:
+        return model(**inputs).loss
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     decoder, head = base.get_decoder(), base.get_output_embeddings()
     if decoder is None or head is None or decoder is base:
@@ -186,18 +189,25 @@ def train(model: Any, tokenizer: Any, examples: list[Example], settings: TrainSe
     ``checkpoints`` (with ``settings.save_every``) is where checkpoints are kept and resumed
     from; the caller checks that a folder it reuses belongs to the same run.
     """
-    import torch
-    from transformers import TrainingArguments
-
     rows = [r for r in (encode(e, tokenizer, settings.max_length) for e in examples) if r is not None]
-    if not rows:
-        raise FinetuneError(f"every example is longer than --max-length {settings.max_length} tokens")
     if settings.lora:
         from peft import LoraConfig, get_peft_model
 
         model = get_peft_model(model, LoraConfig(r=settings.lora_rank, lora_alpha=2 * settings.lora_rank,
                                                  lora_dropout=0.05, target_modules="all-linear",
                                                  task_type="CAUSAL_LM"))
+    return fit(model, rows, len(examples), collate(tokenizer.pad_token_id), settings, work_dir, checkpoints)
+
+
+def fit(model: Any, rows: list[dict[str, Any]], given: int, collator: Any, settings: TrainSettings,
+        work_dir: Path, checkpoints: Path | None = None) -> tuple[Any, dict[str, Any]]:
+    """Train ``model`` (its trainable parameters already chosen) on encoded ``rows`` (of ``given``
+    examples: the others were too long); see :func:`train`."""
+    import torch
+    from transformers import TrainingArguments
+
+    if not rows:
+        raise FinetuneError(f"every example is longer than --max-length {settings.max_length} tokens")
     if not any(p.requires_grad for p in model.parameters()):
         raise FinetuneError("the base model has no trainable parameters")
     cuda = torch.cuda.is_available()
@@ -213,8 +223,7 @@ def train(model: Any, tokenizer: Any, examples: list[Example], settings: TrainSe
         seed=settings.seed, include_num_input_tokens_seen="non_padding",
         train_sampling_strategy="group_by_length",  # batches of similar length: little padding
     )
-    trainer = _trainer_class()(model=model, args=args, train_dataset=rows,
-                               data_collator=collate(tokenizer.pad_token_id))
+    trainer = _trainer_class()(model=model, args=args, train_dataset=rows, data_collator=collator)
     resume = _last_checkpoint(checkpoints) if keep and checkpoints is not None else None
     seen_before = _tokens_seen(resume)  # read now: training rotates old checkpoints away
     start = time.perf_counter()
@@ -224,7 +233,7 @@ def train(model: Any, tokenizer: Any, examples: list[Example], settings: TrainSe
     if settings.lora and not settings.adapter_only:
         model = model.merge_and_unload()
     figures = {
-        "examples": len(rows), "skipped_too_long": len(examples) - len(rows), "steps": trainer.state.global_step,
+        "examples": len(rows), "skipped_too_long": given - len(rows), "steps": trainer.state.global_step,
         "train_loss": round(float(output.training_loss), 4), "seconds": round(seconds, 1), "tokens": tokens,
         "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
         "device": "cuda" if cuda else "cpu", "bf16": bf16, "resumed_from": resume,
@@ -233,10 +242,13 @@ def train(model: Any, tokenizer: Any, examples: list[Example], settings: TrainSe
 
 
 def merge_adapter(adapter_dir: str | Path, base: str) -> tuple[Any, Any]:
-    """The base model with a saved LoRA adapter merged in, and the base's tokenizer."""
+    """The base model with a saved LoRA adapter merged in, and the base's tokenizer (a
+    vision-language base's processor)."""
     from peft import PeftModel
 
-    model, tokenizer = load_base(base)
+    from lma.train.vlm import is_vlm_folder, load_vlm_base
+
+    model, tokenizer = (load_vlm_base if is_vlm_folder(base) else load_base)(base)
     try:
         model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     except (OSError, ValueError, KeyError, RuntimeError) as exc:

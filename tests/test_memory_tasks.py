@@ -87,6 +87,8 @@ def test_control_families_give_memory_nothing(env_id):
 def test_bad_input_is_one_clear_error_and_an_empty_recall_is_no_crash():
     with pytest.raises(LmaError, match="series_length"):
         make(FACTS, series_length=0)
+    with pytest.raises(LmaError, match="series_length >= 1"):
+        make(HOUSE, series_length=0)
     result = run_episode(MemoryOracle("window"), Task("babyai/GoToObj-v0", 0))
     assert "has no series" in result.error
     # A recall errand on an empty (real Chroma) memory: nothing recalled, the episode just fails.

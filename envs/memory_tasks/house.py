@@ -32,6 +32,7 @@ import numpy as np
 from lma.core import Observation
 from lma.envs.game.babyai import BabyAIEnv
 from lma.envs.memory_tasks.series import SeriesEnv, learn_errands, recalled_index
+from lma.errors import LmaError
 
 GYM_ID = "lma-MemoryHouse-v0"
 ROWS = COLS = 3
@@ -146,6 +147,9 @@ class HouseEnv(SeriesEnv, BabyAIEnv):
     """A series of errands in one house per series; see the module docstring."""
 
     def __init__(self, series_length: int = 6, search_steps: int = 96, slack: float = 2.0):
+        if series_length < 1 or search_steps < 1 or slack <= 0:
+            raise LmaError(f"memory/house needs series_length >= 1, search_steps >= 1 and slack > 0, got "
+                           f"{series_length}, {search_steps}, {slack}")
         register_level()
         super().__init__(GYM_ID)
         self.level = self.inner.unwrapped

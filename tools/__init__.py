@@ -29,6 +29,13 @@ def gui_tools(display: Any = None, *, allow_host_display: bool = False) -> list[
     return make(Screen(display, allow_host_display=allow_host_display))
 
 
+def search_tools(index: str, **options: Any) -> list[Tool]:
+    """The multimodal ``search`` tool over an index folder made by ``lma search index``."""
+    from lma.tools.search import search_tools as make
+
+    return make(index, **options)
+
+
 tools.register(
     "browser",
     browser_tools,
@@ -41,8 +48,15 @@ tools.register(
     description="pyautogui on a private Xvfb display: click, double_click, right_click, drag, type, hotkey, "
     "scroll, screenshot",
 )
+tools.register(
+    "search",
+    search_tools,
+    description="multimodal document search (Chroma, CLIP): a picture, a text, or a picture plus a change; "
+    "colour and pattern filters",
+)
 
 __all__ = [
-    "FunctionTool", "LangChainTool", "Tool", "as_tool", "browser_tools", "gui_tools", "tool", "tool_call_schema",
+    "FunctionTool", "LangChainTool", "Tool", "as_tool", "browser_tools", "gui_tools", "search_tools", "tool",
+    "tool_call_schema",
     "validate_call",
 ]

@@ -20,6 +20,8 @@ SITE_TASKS: list[tuple[str, str, dict[str, Any], str]] = [
      "Loopback Shop: buy the cheapest product of a category; checked on the order the shop receives"),
     ("web/shop-price-v0", "lma.envs.web.shop:ShopEnv", {"task": "price"},
      "Loopback Shop: answer a product's price; checked against the catalog"),
+    ("web/shop-lookalike-v0", "lma.envs.web.shop:ShopEnv", {"task": "lookalike"},
+     "Loopback Shop prints: find the print like the picture but in another colour (multimodal search tool)"),
     ("web/wiki-qa-v0", "lma.envs.web.wiki:WikiEnv", {"task": "qa"},
      "Loopwiki (a made-up world): one-hop question from an infobox; exact match with the ground truth"),
     ("web/wiki-multihop-v0", "lma.envs.web.wiki:WikiEnv", {"task": "multihop"},

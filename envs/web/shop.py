@@ -6,26 +6,40 @@ seed) and a new task. Tasks:
 * ``web/shop-buy-v0``: buy a given quantity of a named product, shipped to a given customer with
   a given shipping speed;
 * ``web/shop-cheapest-v0``: buy one of the cheapest product of a category (standard shipping);
-* ``web/shop-price-v0``: answer the price of a named product.
+* ``web/shop-price-v0``: answer the price of a named product;
+* ``web/shop-lookalike-v0``: "like this, but green": the home page shows a picture, the goal a
+  colour; answer with the name of the print that looks like the picture in that colour. The
+  catalogue is prints with pictures (:mod:`lma.envs.web.shop_looks`), and the task adds the
+  multimodal ``search`` tool (:mod:`lma.tools.search`) over them, embedded by the shipped small
+  CLIP; ``image="picture"`` names the task's picture, a product id that product's.
 
 Judging is done on the server: an order task ends when the shop receives an order, and succeeds
 if that order holds exactly the wanted items, address and shipping; the price task ends on
-``answer(text)`` and compares the number in it with the catalog. The scripted expert reads the
-page (element roles, labels and field values) and acts like a careful shopper.
+``answer(text)`` and compares the number in it with the catalog; the lookalike task ends on
+``answer(text)`` and succeeds if the one product name in it is the wanted one. The scripted expert
+reads the page (element roles, labels and field values) and acts like a careful shopper; on the
+lookalike task it is an oracle that answers the wanted name.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from lma.core import ToolCall, ToolResult
 from lma.envs.web.base import Verdict
 from lma.envs.web.server import Request, Response
 from lma.envs.web.site import SiteEnv, click_on, esc, fill, find, path_of, value_of
+from lma.images.scenes import COLORS
 
 CATEGORIES = {
     "kitchen": ["Mug", "Teapot", "Skillet", "Cutting Board", "Whisk", "Colander", "Ladle"],
@@ -50,6 +64,7 @@ class Product:
     category: str
     cents: int
     description: str
+    picture: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def price(self) -> str:
@@ -90,6 +105,12 @@ def make_catalog(rng: np.random.Generator) -> list[Product]:
     return products
 
 
+def png(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 _BLURBS = ["Customers love it.", "Built to last.", "A perfect gift.", "Limited stock.", "New this season."]
 
 
@@ -97,9 +118,10 @@ class ShopEnv(SiteEnv):
     """A task in the Loopback Shop; ``task`` is ``buy``, ``cheapest`` or ``price``."""
 
     site = "shop"
-    TASKS = ("buy", "cheapest", "price")
+    TASKS = ("buy", "cheapest", "price", "lookalike")
 
-    def __init__(self, task: str = "buy", **kwargs: Any):
+    def __init__(self, task: str = "buy", clip: str | None = None, **kwargs: Any):
+        """``clip``: the CLIP folder the lookalike task's search embeds with (default: lma's small CLIP)."""
         if task not in self.TASKS:
             raise ValueError(f"task must be one of {self.TASKS}")
         self.task = task
@@ -107,10 +129,16 @@ class ShopEnv(SiteEnv):
         self.cart: dict[int, int] = {}
         self.orders: list[Order] = []
         self.want = Want()
+        self.picture: np.ndarray | None = None  # the lookalike task's picture
+        self._index_dir: Path | None = None
+        self._clip_folder, self._clip = clip, None
         super().__init__(**kwargs)
+        self._browser_tools = list(self.tools)
 
     # -- the world and the task ----------------------------------------------------------------
     def _build(self, rng: np.random.Generator) -> str:
+        if self.task == "lookalike":
+            return self._build_lookalike(rng)
         self.catalog, self.cart, self.orders = make_catalog(rng), {}, []
         target = self.catalog[int(rng.integers(len(self.catalog)))]
         customer = dict(name=str(rng.choice(NAMES)), city=str(rng.choice(CITIES)),
@@ -129,11 +157,53 @@ class ShopEnv(SiteEnv):
         return (f'Buy {qty} of "{target.name}" and ship to {customer["name"]}, {customer["address"]}, '
                 f"{customer['city']}, with {shipping} shipping.")
 
+    def _build_lookalike(self, rng: np.random.Generator) -> str:
+        from lma.envs.web.shop_looks import build_index, make_looks
+        from lma.images.backends import load_clip
+        from lma.tools.search import SearchTool
+
+        looks = make_looks(rng)
+        cents = rng.choice(np.arange(499, 2999, 10), size=len(looks), replace=False)
+        self.catalog = [Product(i + 1, look.name, "prints", int(price), f"A print of {look.caption}.",
+                                look.picture(rng)) for i, (look, price) in enumerate(zip(looks, cents))]
+        self.cart, self.orders = {}, []
+        target = int(rng.integers(len(looks)))
+        look = looks[target]
+        source = str(rng.choice([c for c in COLORS if c != look.color]))
+        self.picture = dataclasses.replace(look, color=source).picture(rng)
+        self.want = Want({target + 1: 1})
+        self._clip = self._clip or load_clip(self._clip_folder)
+        self._drop_index()
+        self._index_dir = Path(tempfile.mkdtemp(prefix="lma-shop-index-"))
+        index = build_index([(p.id, f"{p.name}: {p.description}", p.picture) for p in self.catalog],
+                            self._index_dir / "index", self._clip)
+        self.tools = [*self._browser_tools, SearchTool(index, pictures=self._picture_named)]
+        return (f"Find the print that looks like the picture on the home page, but {look.color}, and answer "
+                f"with its name.")
+
+    def _picture_named(self, ref: str) -> np.ndarray | None:
+        """The pictures the search tool may name: the task's, and each product's by id."""
+        if ref == "picture":
+            return self.picture
+        return next((p.picture for p in self.catalog if str(p.id) == ref.strip()), None)
+
+    def _drop_index(self) -> None:
+        if self._index_dir is not None:
+            shutil.rmtree(self._index_dir, ignore_errors=True)
+            self._index_dir = None
+
     # -- the site ------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response | None:
         path, products = request.path, {p.id: p for p in self.catalog}
         if path == "/":
-            return Response(self._page("Home", self.format("home.html", featured=self._list(self.catalog[::6]))))
+            wanted = self.format("picture.html") if self.picture is not None else ""
+            return Response(self._page("Home", self.format("home.html", featured=self._list(self.catalog[::6]),
+                                                            picture=wanted)))
+        if path == "/picture.png" and self.picture is not None:
+            return Response(png(self.picture), content_type="image/png")
+        if re.fullmatch(r"/image/\d+\.png", path) and int(path[7:-4]) in products:
+            picture = products[int(path[7:-4])].picture
+            return Response(png(picture), content_type="image/png") if picture is not None else None
         if path == "/search":
             query = request.query.get("q", "").strip()
             words = query.casefold().split()
@@ -141,7 +211,7 @@ class ShopEnv(SiteEnv):
             body = self.format("list.html", heading=f"Results for &quot;{esc(query)}&quot;",
                                products=self._list(sorted(found, key=lambda p: p.name)))
             return Response(self._page("Search", body, query=esc(query)))
-        if path.startswith("/category/") and path.split("/")[2] in CATEGORIES:
+        if path.startswith("/category/") and path.split("/")[2] in self._categories():
             category, by_price = path.split("/")[2], request.query.get("sort") == "price"
             shown = sorted((p for p in self.catalog if p.category == category),
                            key=lambda p: p.cents if by_price else p.name)
@@ -150,8 +220,9 @@ class ShopEnv(SiteEnv):
             return Response(self._page(category.title(), body))
         if path.startswith("/product/") and path.split("/")[2].isdigit() and int(path.split("/")[2]) in products:
             p = products[int(path.split("/")[2])]
+            image = f'<img src="/image/{p.id}.png" alt="{esc(p.description)}">' if p.picture is not None else ""
             body = self.format("product.html", id=p.id, name=esc(p.name), price=p.price, category=p.category,
-                               description=esc(p.description))
+                               description=esc(p.description), image=image)
             return Response(self._page(p.name, body))
         if path == "/cart/add" and request.method == "POST":
             pid, qty = request.form.get("product", ""), request.form.get("qty", "1")
@@ -176,8 +247,11 @@ class ShopEnv(SiteEnv):
         return None
 
     def _page(self, title: str, body: str, query: str = "") -> str:
-        links = " ".join(f'<a href="/category/{c}">{c.title()}</a>' for c in CATEGORIES)
+        links = " ".join(f'<a href="/category/{c}">{c.title()}</a>' for c in self._categories())
         return self.page(title, body, query=query, categories=links, cart_count=sum(self.cart.values()))
+
+    def _categories(self) -> list[str]:
+        return list(dict.fromkeys(p.category for p in self.catalog))
 
     def _list(self, products: list[Product]) -> str:
         if not products:
@@ -230,6 +304,14 @@ class ShopEnv(SiteEnv):
 
     # -- judging -------------------------------------------------------------------------------
     def _judge_state(self, call: ToolCall, result: ToolResult) -> Verdict:
+        if self.task == "lookalike":
+            if call.name != "answer":
+                return Verdict()
+            (pid,) = self.want.items
+            said = " ".join(call.args["text"].casefold().split())
+            named = [p.id for p in self.catalog if p.name.casefold() in said]
+            ok = named == [pid]
+            return Verdict(float(ok), True, ok, {"answer": call.args["text"], "truth": self.catalog[pid - 1].name})
         if self.task == "price":
             if call.name != "answer":
                 return Verdict()
@@ -250,11 +332,14 @@ class ShopEnv(SiteEnv):
 
     # -- the scripted expert ---------------------------------------------------------------
     def expert_action(self) -> ToolCall:
-        """A scripted shopper: search, open the product, add to cart, check out (or read the price)."""
+        """A scripted shopper: search, open the product, add to cart, check out (or read the price);
+        on the lookalike task an oracle: it answers the wanted name."""
         elements, path = self.session.elements, path_of(self._last_obs["data"]["url"])
         products = {p.id: p for p in self.catalog}
         pid, qty = next(iter(self.want.items.items()))
         target = products[pid]
+        if self.task == "lookalike":
+            return ToolCall("answer", {"text": target.name})
         if path == f"/product/{pid}":
             if self.task == "price":
                 shown = [e["label"] for e in elements if re.fullmatch(r"\$\d+\.\d\d", e["label"])]
@@ -280,3 +365,7 @@ class ShopEnv(SiteEnv):
         if value_of(elements, search) != target.name:
             return ToolCall("type", {"element": search, "text": target.name})
         return ToolCall("press", {"key": "Enter"})
+
+    def close(self) -> None:
+        self._drop_index()
+        super().close()

@@ -1,0 +1,145 @@
+"""Multimodal search: the index in Chroma, fused and composed queries, filters, the tool and the CLI.
+
+Mechanics run on a tiny CLIP trained here for a few steps; what the search finds is checked with
+the small CLIP shipped in lma/images/weights/clip.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lma.cli import main
+from lma.images.clip import ClipConfig
+from lma.images.clip_train import TrainConfig, train_clip
+from lma.images.scenes import (
+    Scene,
+    draw_single,
+    make_scenes,
+    single_caption,
+    write_dataset,
+)
+from lma.search.index import SearchError, SearchIndex
+from lma.tools.search import SearchTool
+
+TINY = ClipConfig(dim=16, channels=(8, 16, 16), text_width=16, text_layers=1, text_heads=2)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("search")
+    docs = write_dataset(root / "docs", make_scenes(40, seed=5, relation_share=0.0))
+    clip, _ = train_clip(docs, root / "clip", TrainConfig(steps=3, batch_size=8, device="cpu"), TINY)
+    return root, docs, SearchIndex.build(docs, root / "index", root / "clip", backend=clip)
+
+
+def test_index_reopens_and_searches_by_text_image_and_both(tiny):
+    root, docs, _ = tiny
+    again = SearchIndex.open(root / "index")
+    assert len(again) == 40 and again.info["clip"] == str((root / "clip").resolve())
+    picture = make_scenes(1, seed=99, relation_share=0.0)[0].render()
+    for kwargs in ({"text": "a red circle"}, {"image": picture}, {"image": picture, "text": "but green"}):
+        hits = again.search(k=7, **kwargs)
+        assert len(hits) == 7 and len({h.id for h in hits}) == 7
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+        assert all(h.image and h.image.startswith(str(docs)) for h in hits)
+
+
+def test_filters_keep_only_that_colour_and_pattern(tiny):
+    _, _, index = tiny
+    everything = index.search(text="a circle", k=40)
+    colors = {h.color for h in everything}
+    color = min(colors)
+    hits = index.search(text="a circle", color=color, k=40)
+    assert hits and all(h.color == color for h in hits)
+    assert len(hits) == sum(h.color == color for h in everything)
+    pattern = everything[0].pattern
+    assert all(h.pattern == pattern and h.color == color
+               for h in index.search(text="a circle", color=color, pattern=pattern, k=40))
+
+
+def test_bad_input_is_one_clear_error(tiny, tmp_path):
+    root, docs, index = tiny
+    with pytest.raises(SearchError, match="needs a picture, a text, or both"):
+        index.search(text="  ")
+    with pytest.raises(SearchError, match="unknown color 'teal'"):
+        index.search(text="a", color="teal")
+    with pytest.raises(SearchError, match="already exists"):
+        SearchIndex.build(docs, root / "index")
+    with pytest.raises(SearchError, match="no documents to index"):
+        SearchIndex.build([], tmp_path / "empty")
+    assert not (tmp_path / "empty").exists()
+    with pytest.raises(SearchError, match="is not a search index"):
+        SearchIndex.open(tmp_path)
+    (tmp_path / "bad.png").write_bytes(b"GIF89a but not really")
+    assert main(["search", "query", str(root / "index"), "--image", str(tmp_path / "bad.png")]) == 2
+    assert main(["search", "query", str(root / "index")]) == 2
+
+
+def test_an_emptied_index_says_so(tiny, tmp_path):
+    root, docs, index = tiny
+    small = SearchIndex.build(docs, tmp_path / "idx", root / "clip", backend=index.backend)
+    for collection in (small.images, small.texts):
+        collection.delete(ids=collection.get()["ids"])
+    with pytest.raises(SearchError, match="is empty"):
+        small.search(text="a red circle")
+
+
+def test_the_tool_names_pictures_by_reference(tiny):
+    _, _, index = tiny
+    picture = make_scenes(1, seed=4, relation_share=0.0)[0].render()
+    tool = SearchTool(index, pictures=lambda ref: picture if ref == "picture" else None)
+    result = tool(text="but green", image="picture", k=3)
+    assert result.ok and result.output.startswith("3 results") and len(result.data["hits"]) == 3
+    assert result.image is not None and result.image.shape == (32, 32, 3)
+    first = result.data["hits"][0]["id"]
+    assert tool(image=first, k=1).data["hits"][0]["id"] == first  # a document's own picture finds it
+    assert not tool(image="/etc/passwd").ok  # a path is not a picture name
+    assert "needs a text, an image" in tool().error
+    assert not tool(text="x", color="teal").ok  # the schema refuses it
+
+
+def test_cli_index_and_query(tiny, tmp_path, capsys):
+    root, docs, _ = tiny
+    out = tmp_path / "cli-index"
+    assert main(["search", "index", str(docs), "--out", str(out), "--clip", str(root / "clip")]) == 0
+    capsys.readouterr()
+    assert main(["search", "query", str(out), "--text", "a red circle", "-k", "3"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert len(rows) == 3 and all(len(r.split("\t")) == 6 for r in rows)
+    assert main(["search", "index", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
+
+
+# --- the shipped small CLIP, end to end ----------------------------------------------------------
+
+def _product(color: str, shape: str, pattern: str, seed: int) -> Scene:
+    return draw_single(np.random.default_rng(seed), color, shape, pattern)
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory):
+    """One product per colour x shape x pattern (54), each one object; queries are re-drawn scenes."""
+    from lma.images.attributes import VALUES
+
+    docs = [{"id": f"{c}-{s}-{p}", "text": single_caption(c, s, p), "image": _product(c, s, p, 1).render()}
+            for c in VALUES["color"] for s in VALUES["shape"] for p in VALUES["pattern"]]
+    return SearchIndex.build(docs, tmp_path_factory.mktemp("shop") / "index")
+
+
+def test_shipped_clip_composed_query_finds_the_changed_product(catalogue):
+    hits_at_1 = 0
+    cases = [("blue", "circle", "striped", "green"), ("red", "square", "plain", "yellow"),
+             ("purple", "triangle", "dotted", "orange"), ("yellow", "circle", "plain", "blue")]
+    for color, shape, pattern, target in cases:
+        picture = _product(color, shape, pattern, 7).render()
+        hits = catalogue.search(image=picture, text=f"but {target}", k=10)
+        assert f"{target}-{shape}-{pattern}" in [h.id for h in hits]
+        hits_at_1 += hits[0].id == f"{target}-{shape}-{pattern}"
+        assert catalogue.search(image=picture, k=1)[0].id == f"{color}-{shape}-{pattern}"
+    assert hits_at_1 >= 3
+
+
+def test_shipped_clip_filters_by_predicted_colour(catalogue):
+    hits = catalogue.search(text="a circle", color="green", k=54)
+    assert hits and all(h.color == "green" for h in hits)
+    assert sum(h.id.startswith("green-") for h in hits) >= 0.8 * len(hits)

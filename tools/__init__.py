@@ -42,6 +42,19 @@ tools.register(
     description="Playwright on system Chromium: goto, click, type, select, press, scroll, back, read, answer; "
     "loopback-only origin allowlist",
 )
+def image_tools(**config: Any) -> list[Tool]:
+    """The unCLIP image tools (generate, vary, interpolate, text diff) on one image workspace."""
+    from lma.tools.image import image_tools as make
+
+    return make(**config)
+
+
+tools.register(
+    "image",
+    image_tools,
+    description="unCLIP image tools: image_generate, image_vary, image_interpolate, image_text_diff "
+    "(lma's small unCLIP, or Kandinsky 2.2 / Stable unCLIP from a local folder)",
+)
 tools.register(
     "gui",
     gui_tools,

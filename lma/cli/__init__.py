@@ -1,4 +1,4 @@
-"""The ``lma`` command line: ``lma run | eval | report | replay | list | serve | finetune | train | search | webqa``.
+"""The ``lma`` command line: ``lma run | eval | report | replay | list | serve | finetune | train | image | search | webqa``.
 
 This package holds argparse and printing only; every command calls a library function that takes
 plain arguments. Each command is a module here with ``HELP``, ``add_arguments(parser)`` and
@@ -19,7 +19,7 @@ import sys
 from lma.cli import progress
 from lma.errors import LmaError
 
-COMMANDS = ("run", "eval", "report", "replay", "list", "serve", "finetune", "train", "search", "webqa")
+COMMANDS = ("run", "eval", "report", "replay", "list", "serve", "finetune", "train", "image", "search", "webqa")
 MODULES = {"list": "listing"}  # a command whose module name differs
 
 

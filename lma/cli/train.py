@@ -1,4 +1,4 @@
-"""``lma train scenes | clip``: make the synthetic scene set, train the small image models on a folder.
+"""``lma train scenes | clip | prior | decoder | unclip``: make the synthetic scene set, train the small image models on a folder.
 
 Each subcommand is one row of :data:`SUBCOMMANDS`: its help, a function adding its flags and a
 function running it; a new model's training joins by adding a row.
@@ -14,7 +14,7 @@ from typing import Any
 
 from lma.errors import LmaError
 
-HELP = "train lma's small image models (CLIP) on a dataset folder, or write the synthetic scene set"
+HELP = "train lma's small image models (CLIP, unCLIP prior and decoder) on a dataset folder, or write the synthetic scene set"
 
 
 def _positive(args: argparse.Namespace, *names: str) -> None:
@@ -79,11 +79,51 @@ def _clip(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unclip_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="dataset folder: data.jsonl (image, text) + the images")
+    p.add_argument("--out", required=True, help="unCLIP folder to write the part(s) into (new, or one holding the other part)")
+    p.add_argument("--clip", metavar="DIR", help="the CLIP to train on (default: lma's shipped small CLIP); copied into OUT/clip")
+    p.add_argument("--prior-steps", type=int, help="prior optimizer steps (default 2000)")
+    p.add_argument("--decoder-steps", type=int, help="decoder optimizer steps (default 4000)")
+    p.add_argument("--minutes", type=float, help="stop the decoder's training after this many minutes")
+    p.add_argument("--batch-size", type=int, help="decoder batch (default 64)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when present)")
+
+
+def _unclip_parts(parts: tuple[str, ...]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from lma.images import small_unclip
+        from lma.images.decoder import DecoderConfig, DecoderTraining
+        from lma.images.prior import PriorConfig, PriorTraining
+
+        _positive(args, "prior_steps", "decoder_steps", "minutes", "batch_size")
+        prior = PriorTraining(**{k: v for k, v in [("steps", args.prior_steps)] if v}, seed=args.seed)
+        decoder = DecoderTraining(**{k: v for k, v in [("steps", args.decoder_steps), ("batch_size", args.batch_size)] if v},
+                                  max_seconds=args.minutes * 60 if args.minutes else None, seed=args.seed,
+                                  device=args.device)
+        figures = small_unclip.train(args.data, args.out, clip=args.clip, parts=parts,
+                                     prior=(PriorConfig(), prior), decoder=(DecoderConfig(), decoder),
+                                     log=lambda part, step, loss: print(f"{part} step {step} loss {loss:.4f}",
+                                                                        file=sys.stderr, flush=True))
+        for part, got in figures.items():
+            print(f"trained the {part} for {got['steps']} steps ({got['seconds']:.0f}s); saved in {args.out}")
+        return 0
+
+    return run
+
+
 Subcommand = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 SUBCOMMANDS: dict[str, Subcommand] = {
     "scenes": ("write the synthetic scene set (coloured shapes, counts, relations) as a dataset folder",
                _scenes_arguments, _scenes),
     "clip": ("train the small CLIP dual encoder (contrastive) on a dataset folder", _clip_arguments, _clip),
+    "prior": ("train an unCLIP prior (caption embedding -> image embedding) on a dataset folder",
+              _unclip_arguments, _unclip_parts(("prior",))),
+    "decoder": ("train an unCLIP diffusion decoder (image embedding -> image) on a dataset folder",
+                _unclip_arguments, _unclip_parts(("decoder",))),
+    "unclip": ("train the prior and the decoder of a small unCLIP into one folder",
+               _unclip_arguments, _unclip_parts(("prior", "decoder"))),
 }
 
 

@@ -249,20 +249,25 @@ def role(cmdline: list[str]) -> str:
 
 class Killer(threading.Thread):
     """SIGKILLs a random tagged process of a random kind in ``kinds`` every ``every`` seconds
-    (a uniform draw between the two bounds), at most ``limit`` times; ``pause`` holds it."""
+    (a uniform draw between the two bounds), at most ``limit`` times; ``pause`` holds it.
+
+    ``browsers_peak``: the most Chromium browsers it saw alive at once (more than one per worker
+    would mean browsers outliving their episodes)."""
 
     def __init__(self, tag: str, *, kinds: tuple[str, ...] = ("worker", "chromium"), every: tuple[float, float] = (4.0, 10.0),
                  limit: int = 1000, seed: int = 0, log_path: str | Path | None = None):
         super().__init__(name="fault-killer", daemon=True)
         self.tag, self.kinds, self.every, self.limit, self.log_path = tag, kinds, every, limit, log_path
         self.rng, self.stopped, self.pause, self.kills = random.Random(seed), threading.Event(), threading.Event(), 0
+        self.browsers_peak = 0
 
     def run(self) -> None:
         while self.kills < self.limit and not self.stopped.wait(self.rng.uniform(*self.every)):
             if self.pause.is_set():
                 continue
-            kind = self.rng.choice(self.kinds)
-            victims = sorted(pid for pid, cmd in tagged(self.tag).items() if role(cmd) == kind)
+            kind, roles = self.rng.choice(self.kinds), {pid: role(cmd) for pid, cmd in tagged(self.tag).items()}
+            self.browsers_peak = max(self.browsers_peak, sum(r == "chromium" for r in roles.values()))
+            victims = sorted(pid for pid, r in roles.items() if r == kind)
             if not victims:
                 continue
             pid = self.rng.choice(victims)

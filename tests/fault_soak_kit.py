@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -77,7 +78,7 @@ class Plan:
     kill_every: tuple[float, float] = (6.0, 14.0)
     kill_limit: int = 1000
     kill_run_at: float = 0.4  # the share of episodes finished when the whole run is SIGKILLed
-    run_timeout: float = 1200.0
+    run_timeout: float = 2400.0  # seconds for both runs; past it the resumed run is killed (its exit code shows it)
 
 
 def eval_command(plan: Plan, model_spec: str, out: Path) -> list[str]:
@@ -137,13 +138,17 @@ def soak(plan: Plan, out: Path) -> dict[str, Any]:
         with open(out / "eval-2.log", "w") as log:
             resumed = subprocess.Popen([sys.executable, "-m", "lma.cli", "eval", "--resume", str(results.parent)],
                                        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            codes.append(resumed.wait(max(plan.run_timeout - (time.monotonic() - started), 60)))
+            try:
+                codes.append(resumed.wait(max(plan.run_timeout - (time.monotonic() - started), 60)))
+            except subprocess.TimeoutExpired:  # audited all the same: the exit code says it was stopped
+                os.killpg(resumed.pid, signal.SIGKILL)
+                codes.append(resumed.wait())
     finally:
         killer.stop()
         model.close()
     left = _wait_gone(tag, 20.0)
     figures = audit(results.parent, fault_log)
-    figures.update(wall_s=time.monotonic() - started, exit_codes=codes,
+    figures.update(wall_s=time.monotonic() - started, exit_codes=codes, browsers_peak=killer.browsers_peak,
                    left_after_kill=sorted(role(c) for c in left_after_kill.values()),
                    leftover=sorted(role(c) for c in left.values()))
     return figures

@@ -128,13 +128,14 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
 def merge(adapter_dir: str, out: str | Path, base: str | None = None) -> dict[str, Any]:
     """Merge an adapter saved with ``--adapter-only`` into its base and save the full model."""
     from lma.train.trainer import merge_adapter
+    from lma.train.vlm import is_vlm_folder, load_vlm_base
 
     info_path = Path(adapter_dir) / INFO_FILE
     if not info_path.is_file():
         raise LmaError(f"{adapter_dir} is not an adapter saved by `lma finetune --adapter-only` (no {INFO_FILE})")
     info = json.loads(info_path.read_text())
     base = base or info["base"]
-    model, tokenizer = merge_adapter(adapter_dir, base)
+    model, tokenizer = merge_adapter(adapter_dir, base, load_vlm_base if is_vlm_folder(base) else None)
     info.update(base=base, merged_from=str(adapter_dir), finished=time.strftime("%Y-%m-%d %H:%M:%S"))
 
     def write(tmp: Path) -> None:

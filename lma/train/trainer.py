@@ -241,14 +241,12 @@ def fit(model: Any, rows: list[dict[str, Any]], given: int, collator: Any, setti
     return model, figures
 
 
-def merge_adapter(adapter_dir: str | Path, base: str) -> tuple[Any, Any]:
+def merge_adapter(adapter_dir: str | Path, base: str, load: Any = None) -> tuple[Any, Any]:
     """The base model with a saved LoRA adapter merged in, and the base's tokenizer (a
-    vision-language base's processor)."""
+    vision-language base's processor); ``load`` loads the base (default :func:`load_base`)."""
     from peft import PeftModel
 
-    from lma.train.vlm import is_vlm_folder, load_vlm_base
-
-    model, tokenizer = (load_vlm_base if is_vlm_folder(base) else load_base)(base)
+    model, tokenizer = (load or load_base)(base)
     try:
         model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     except (OSError, ValueError, KeyError, RuntimeError) as exc:

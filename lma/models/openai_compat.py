@@ -129,7 +129,8 @@ class OpenAICompatModel(ChatModel):
         return Completion(
             text,
             parse_json(text) if schema is not None else None,
-            Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), time.perf_counter() - start),
+            Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), time.perf_counter() - start,
+                  (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0),
         )
 
     def _post_chat(self, body: dict[str, Any], schema: dict[str, Any] | None) -> dict[str, Any]:

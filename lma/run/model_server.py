@@ -4,9 +4,11 @@ Why: every worker of ``lma eval`` loading its own copy of a local model costs me
 time, and two llama.cpp processes on a small machine slow each other badly (prompt processing
 uses every core). So the evaluation's parent starts one :class:`SharedModel` per local model
 spec: a child process that loads the model and serves it with :func:`lma.serve.build_app`
-(OpenAI-compatible, concurrent requests answered in batches). Workers reach it as
-``openai:http://127.0.0.1:PORT/v1#SPEC`` through lma's own openai backend, so prompts,
-constrained decoding and token counts are those of the model in-process.
+(OpenAI-compatible, concurrent requests answered in batches: a transformers model through its
+batcher, a llama.cpp model by decoding the episodes' requests together over its ``n_parallel``
+sequences, each episode's prompt prefix kept in its own: :mod:`lma.models.llamacpp_batch`).
+Workers reach it as ``openai:http://127.0.0.1:PORT/v1#SPEC`` through lma's own openai backend, so
+prompts, constrained decoding and token counts are those of the model in-process.
 
 The server binds 127.0.0.1 on a free port, runs in its own process (a model that crashes cannot
 take the evaluation down with it), ignores Ctrl-C (the parent stops it) and exits when its parent

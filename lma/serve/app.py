@@ -145,9 +145,11 @@ def parse_chat(body: Any, *, takes_images: bool) -> tuple[Request, bool, bool]:
 # -- responses ----------------------------------------------------------------------------------
 
 
-def _usage(c: Completion) -> dict[str, int]:
+def _usage(c: Completion) -> dict[str, Any]:
+    """OpenAI's usage object; ``cached_tokens`` are the prompt tokens a KV cache spared."""
     return {"prompt_tokens": c.usage.tokens_in, "completion_tokens": c.usage.tokens_out,
-            "total_tokens": c.usage.tokens_in + c.usage.tokens_out}
+            "total_tokens": c.usage.tokens_in + c.usage.tokens_out,
+            "prompt_tokens_details": {"cached_tokens": c.usage.tokens_cached}}
 
 
 def _finish(c: Completion, request: Request) -> str:

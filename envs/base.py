@@ -6,9 +6,10 @@ observation is an :class:`lma.core.Observation` dict (``text``, ``image``, ``dat
 *now* (it may change between steps, as on a web page); and ``render()`` returns the last frame
 (render mode ``rgb_array``). ``gymnasium.utils.env_checker.check_env`` passes on every lma env.
 
-What a subclass must set: ``tools`` (after ``reset``), ``observation_space`` with its real frame
-(``observation_space(Frame((height, width), optional=False))``; the default, frames of any size
-or none, is true of every env but says little), and implement ``_reset(seed)`` returning
+What a subclass must set: ``tools`` (after ``reset``; lma tools, or anything
+:func:`lma.tools.as_tool` accepts, such as a LangChain ``BaseTool``, wrapped on assignment),
+``observation_space`` with its real frame (``observation_space(Frame((height, width),
+optional=False))``; the default, frames of any size or none, is true of every env but says little), and implement ``_reset(seed)`` returning
 ``(obs, info)`` and ``_act(call)`` returning ``(obs, reward, terminated, truncated, info)``; the
 base class validates every call first, so ``_act`` only ever sees a known tool with valid
 arguments. An invalid call does not change the env: it returns the current observation, zero
@@ -38,7 +39,7 @@ import numpy as np
 from lma.core import Observation, ToolCall
 from lma.envs.observation import Deferred
 from lma.envs.spaces import Frame, observation_space
-from lma.tools.base import Tool, validate_call
+from lma.tools.base import Tool, as_tool, validate_call
 
 
 class ToolCallSpace(gym.Space):
@@ -115,7 +116,6 @@ class ToolEnv(gym.Env):
 
     # One frame per step: render_fps is only the speed at which a video of an episode plays.
     metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
-    tools: list[Tool]
     # The env's own step limit, where it has one (the runner uses it when the task sets none).
     max_episode_steps: int | None = None
 
@@ -125,6 +125,17 @@ class ToolEnv(gym.Env):
         self.observation_space = observation_space()
         self._last_obs: Observation = {"text": "", "image": None, "data": {}}
         self._deferred: list[Deferred] = []  # the lazy values handed out since the env last changed
+
+    @property
+    def tools(self) -> list[Tool]:
+        """The tools valid now, as lma tools."""
+        return self._tools
+
+    @tools.setter
+    def tools(self, tools: list[Any]) -> None:
+        # Whatever a subclass offers (lma tools, LangChain tools, typed functions) is wrapped here,
+        # once, so validation, the planner's prompt and the action space all see lma tools.
+        self._tools = [as_tool(t) for t in tools]
 
     @property
     def render_mode(self) -> str | None:  # type: ignore[override]

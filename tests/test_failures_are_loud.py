@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 
 def lma(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "lma.cli", *args], capture_output=True, text=True, cwd=cwd,
@@ -173,3 +175,48 @@ def test_ctrl_c_prints_the_run_folder_and_the_resume_command(tmp_path):
     (run,) = out.iterdir()
     stderr = proc.stderr.read()
     assert f"saved in {run}" in stderr and f"lma run --resume {run}" in stderr and "Traceback" not in stderr
+
+
+def test_a_raw_langchain_base_tool_placed_in_an_env_works():
+    pytest.importorskip("langchain_core")
+    from langchain_core.tools import BaseTool
+    from pydantic import BaseModel
+
+    from lma.agents import make_agent
+    from lma.core import Task, ToolCall
+    from lma.envs.base import ToolEnv
+    from lma.run.runner import run_episode
+
+    class Shout(BaseModel):
+        word: str
+
+    class ShoutTool(BaseTool):  # a LangChain tool subclassed the documented way, not through @tool
+        name: str = "shout"
+        description: str = "Say a word loudly."
+        args_schema: type[BaseModel] = Shout
+
+        def _run(self, word: str) -> str:
+            return word.upper() + "!"
+
+    class ShoutEnv(ToolEnv):
+        """Ends once the env has heard a shout; the tool is the LangChain object itself."""
+
+        def __init__(self):
+            super().__init__()
+            self.tools = [ShoutTool()]
+
+        def _reset(self, seed):
+            return {"text": "Goal: shout a word.", "image": None, "data": {}}, {}
+
+        def _act(self, call):
+            said = self.tool(call.name)(**call.args)
+            return {"text": said.output, "image": None, "data": {}}, 1.0, True, False, {"success": said.ok,
+                                                                                        "result": said.output}
+
+    env = ShoutEnv()
+    env.reset(seed=0)
+    obs, _, terminated, _, info = env.step(ToolCall("shout", {"word": "hello"}))
+    assert obs["text"] == "HELLO!" and terminated and info["success"] is True
+    assert "word" in env.step(ToolCall("shout", {}))[4]["error"]  # validated against the tool's own schema
+    result = run_episode(make_agent("random"), Task("shout-v0", 0, max_steps=3), env=ShoutEnv())
+    assert result.error is None and result.success is True and result.steps == 1

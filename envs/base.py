@@ -11,9 +11,10 @@ What a subclass must set: ``tools`` (after ``reset``; lma tools, or anything
 ``observation_space`` with its real frame (``observation_space(Frame((height, width),
 optional=False))``; the default, frames of any size or none, is true of every env but says
 little), and implement ``_reset(seed)`` returning ``(obs, info)`` and ``_act(call)`` returning
-``(obs, reward, terminated, truncated, info)``; the base class validates every call first, so ``_act`` only ever sees a known tool with valid
-arguments. An invalid call does not change the env: it returns the current observation, zero
-reward and ``info["error"]``. Set ``info["success"]`` on the final step; the runner reads it.
+``(obs, reward, terminated, truncated, info)``; the base class validates every call first, so
+``_act`` only ever sees a known tool with valid arguments. An invalid call does not change the
+env: it returns the current observation, zero reward and ``info["error"]``. Set
+``info["success"]`` on the final step; the runner reads it.
 Subclasses that can solve their own task for tests and training data implement
 ``expert_action()`` (an oracle policy; agent ``expert`` calls it).
 

@@ -13,6 +13,7 @@ the look in that colour. Neither seed was used to train the small CLIP (seed 0).
 * composed: the text diff fused with the change's text (lma's default query);
 * composed + filter: the same with ``color=<the wanted colour>``.
 
+``--grid FILE.png`` also draws four queries: the picture, then the top five composed hits.
 ``--sweep`` picks the fusion weights on a validation seed (3) and prints the grid; the defaults
 of :class:`lma.search.compose.Weights` are the choice it made, and the table uses seed 2.
 """
@@ -47,9 +48,8 @@ def look_id(look: tuple) -> str:
 
 
 def build(folder: Path, clip_dir: str | None) -> SearchIndex:
-    rng = np.random.default_rng(1)
-    docs = [{"id": look_id(look), "text": single_caption(*look), "image": draw_single(rng, *look).render()}
-            for look in LOOKS]
+    docs = [{"id": look_id(look), "text": single_caption(*look), "image": picture}
+            for look, picture in zip(LOOKS, _catalogue_pictures())]
     return SearchIndex.build(docs, folder / "index", clip_dir, backend=load_clip(clip_dir, device="cpu"))
 
 
@@ -77,6 +77,25 @@ def recall(index: SearchIndex, cases, mode: str, weights: Weights) -> tuple[floa
     return at1 / len(cases), at10 / len(cases)
 
 
+def grid(index: SearchIndex, cases, path: str) -> None:
+    """Rows of [query picture | gap | top-5 composed hits], each image drawn 3x."""
+    from PIL import Image
+
+    pictures = {look_id(look): img for look, img in zip(LOOKS, _catalogue_pictures())}
+    rows = []
+    for picture, target, _ in cases[::len(cases) // 4][:4]:
+        hits = index.search(picture, f"but {target}", k=5)
+        gap = np.full((32, 8, 3), 255, np.uint8)
+        rows.append(np.concatenate([picture, gap, *[pictures[h.id] for h in hits]], axis=1))
+    image = np.concatenate([np.pad(r, ((2, 2), (0, 0), (0, 0)), constant_values=255) for r in rows])
+    Image.fromarray(image).resize((image.shape[1] * 3, image.shape[0] * 3), Image.Resampling.NEAREST).save(path)
+
+
+def _catalogue_pictures() -> list[np.ndarray]:
+    rng = np.random.default_rng(1)
+    return [draw_single(rng, *look).render() for look in LOOKS]
+
+
 MODES = ("text only", "image only", "composed, text diff", "composed", "composed + filter")
 
 if __name__ == "__main__":
@@ -84,6 +103,7 @@ if __name__ == "__main__":
     parser.add_argument("--clip", help="CLIP folder (default: the shipped small CLIP)")
     parser.add_argument("--queries-seed", type=int, default=2)
     parser.add_argument("--changes", type=int, default=2, help="other colours asked of each look")
+    parser.add_argument("--grid", metavar="FILE.png", help="draw four queries and their top five hits")
     parser.add_argument("--sweep", action="store_true", help="also choose the weights on seed 3")
     args = parser.parse_args()
     assert set(VALUES["color"]) == set(COLORS)
@@ -95,6 +115,8 @@ if __name__ == "__main__":
                 r1, r10 = recall(index, validation, "composed", Weights(0.7, shift, modifier))
                 print(f"validation w=0.7 lam={shift} beta={modifier}: R@1 {r1:.3f} R@10 {r10:.3f}", flush=True)
         cases = queries(args.queries_seed, args.changes)
+        if args.grid:
+            grid(index, cases, args.grid)
         print(f"{len(LOOKS)} products, {len(cases)} held-out composed queries (seed {args.queries_seed})")
         print("| query | recall@1 | recall@10 |\n|---|---|---|")
         for mode in MODES:

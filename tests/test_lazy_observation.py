@@ -127,3 +127,12 @@ def test_an_invalid_call_returns_a_copy_with_the_same_frame():
     assert "unknown tool" in info["error"] and reward == 0.0
     assert again is not obs and again["image"] is not obs["image"]
     assert np.array_equal(again["image"], obs["image"]) and env.renders == 1
+
+
+def test_a_frame_that_cannot_be_saved_is_the_episodes_error(scripted_model, tmp_path):
+    run = RunDir.create(tmp_path, "r", {})
+    recorder = run.episode("e", record_frames=True)
+    (recorder.path / "frame-0001.png").mkdir()  # the second frame's file cannot be written
+    agent = LLMAgent(scripted_model(CYCLE), name="text-only")
+    result = run_episode(agent, Task(ENV, 0, max_steps=3), recorder=recorder)
+    assert result.error.startswith("RunDirError: could not save a frame") and "frame-0001.png" in result.error

@@ -232,9 +232,9 @@ class EpisodeRecorder:
         for future in pending:
             if not (wait or future.done()):
                 self._frames.append(future)
-            elif future.exception() is not None:
+            elif (error := future.exception()) is not None:
                 self._frames = []
-                raise RunDirError(f"could not save a frame in {self.path}: {describe_error(future.exception())}")
+                raise RunDirError(f"could not save a frame in {self.path}: {describe_error(error)}")
 
 
 def _save_png(pixels: np.ndarray, path: Path) -> None:

@@ -41,7 +41,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv,n
 "$python" -c "import torch, transformers; print('torch', torch.__version__, '| transformers', transformers.__version__, '| cuda', torch.cuda.is_available())" 2>&1 | tee -a "$log" || exit 1
 modes=local,serve
 "$python" -c "import fastapi, uvicorn" 2>/dev/null || { echo "fastapi/uvicorn not importable: measuring the local backend only" | tee -a "$log"; modes=local; }
-(cd benchmarks && "$python" gpu_bandwidth.py ${bandwidth[@]+"${bandwidth[@]}"}) 2>&1 | tee -a "$log"
+"$python" benchmarks/gpu_bandwidth.py ${bandwidth[@]+"${bandwidth[@]}"} 2>&1 | tee -a "$log"
 timeout "${BENCH_TIMEOUT:-420}" "$python" benchmarks/serve_throughput.py ${gpu[@]+"${gpu[@]}"} --modes "$modes" \
     --concurrency "$levels" "${extra[@]}" 2>&1 | tee -a "$log"
 status=${PIPESTATUS[0]}

@@ -83,10 +83,10 @@ def _unclip_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="dataset folder: data.jsonl (image, text) + the images")
     p.add_argument("--out", required=True, help="unCLIP folder to write the part(s) into (new, or one holding the other part)")
     p.add_argument("--clip", metavar="DIR", help="the CLIP to train on (default: lma's shipped small CLIP); copied into OUT/clip")
-    p.add_argument("--prior-steps", type=int, help="prior optimizer steps (default 2000)")
+    p.add_argument("--prior-steps", type=int, help="prior optimizer steps (default 250)")
     p.add_argument("--decoder-steps", type=int, help="decoder optimizer steps (default 4000)")
     p.add_argument("--minutes", type=float, help="stop the decoder's training after this many minutes")
-    p.add_argument("--batch-size", type=int, help="decoder batch (default 64)")
+    p.add_argument("--batch-size", type=int, help="decoder batch (default 32)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when present)")
 

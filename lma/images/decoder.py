@@ -101,9 +101,9 @@ class DecoderTraining:
     steps: int = 4000
     max_seconds: float | None = None
     warmup: int = 100
-    batch_size: int = 64
-    lr: float = 1e-3
-    ema: float = 0.999
+    batch_size: int = 32
+    lr: float = 2e-3
+    ema: float = 0.99
     drop: float = 0.1
     seed: int = 0
     device: str = "auto"

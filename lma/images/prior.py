@@ -55,7 +55,7 @@ class Prior(nn.Module):
 class PriorTraining:
     """AdamW, a short warm-up then cosine decay, over ``steps`` minibatches of ``batch_size`` pairs."""
 
-    steps: int = 2000
+    steps: int = 250
     batch_size: int = 256
     lr: float = 1e-3
     seed: int = 0

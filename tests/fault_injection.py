@@ -236,12 +236,15 @@ def tagged(tag: str) -> dict[int, list[str]]:
 
 def role(cmdline: list[str]) -> str:
     """What a tagged process is: ``worker`` (a spawned lma worker), ``chromium`` (a browser's main
-    process), ``chromium-child`` (its renderers and helpers), ``eval`` or ``other``."""
+    process), ``chromium-child`` (its renderers and helpers, and the two crash handlers every
+    browser starts, which take no ``--type=``), ``eval`` or ``other``."""
     line = " ".join(cmdline)
     if "multiprocessing.spawn" in line:
         return "worker"
-    if cmdline and "chrom" in Path(cmdline[0]).name:
-        return "chromium-child" if any(a.startswith("--type=") for a in cmdline) else "chromium"
+    name = Path(cmdline[0]).name if cmdline else ""
+    if "chrom" in name:
+        helper = "crashpad" in name or any(a.startswith("--type=") for a in cmdline)
+        return "chromium-child" if helper else "chromium"
     if "lma.cli" in line:
         return "eval"
     return "other"

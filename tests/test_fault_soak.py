@@ -96,3 +96,25 @@ def test_chromium_killed_mid_episode_is_the_episodes_recorded_error():
     result = run_episode(BrowserKillingAgent(), Task("web/shop-buy-v0", 0, max_steps=6))
     assert result.error is not None and "browser" in result.error and not result.success
     assert error_kind(result.error) == "browser-died"
+
+
+def test_one_browser_counts_as_one_chromium_not_its_crash_handlers(monkeypatch):
+    """Every Chromium starts ``chrome_crashpad_handler`` processes without ``--type=`` (detached,
+    but carrying the tag); the soak's browser count must not take them for browsers (it saw 6 for
+    2 workers)."""
+    from pathlib import Path
+
+    from fault_injection import TAG_VAR, role, tagged
+
+    import lma
+
+    monkeypatch.setenv(TAG_VAR, f"one-browser-{os.getpid()}")
+    env = lma.make("web/shop-buy-v0").unwrapped
+    try:
+        env.reset(seed=0)
+        roles = [(role(cmdline), Path(cmdline[0]).name if cmdline else "")
+                 for cmdline in tagged(os.environ[TAG_VAR]).values()]
+        assert [r for r, _ in roles].count("chromium") == 1, roles
+        assert any("crashpad" in name for _, name in roles), roles
+    finally:
+        env.close()

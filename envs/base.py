@@ -21,7 +21,7 @@ Subclasses that can solve their own task for tests and training data implement
 Costly fields (a rendered frame) may be computed only when read: build the observation as a
 :class:`~lma.envs.observation.LazyObservation` whose value is ``self.defer(make)``. The base class
 settles every such value before the env changes (at the next ``step`` or ``reset``; a subclass
-whose values cannot be made once it is closed calls ``self.settle()`` in ``close``), so each
+whose values cannot be made once it is closed calls ``self.settle_deferred()`` in ``close``), so each
 observation always holds its own step's frame (see :mod:`lma.envs.observation`).
 
 How to reproduce: the same seed gives the same episode; randomness comes only from
@@ -145,7 +145,7 @@ class ToolEnv(gym.Env):
         return None if isinstance(frame, Frame) and frame.never else "rgb_array"
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        self.settle()
+        self.settle_deferred()
         super().reset(seed=seed)
         self.action_space.seed(seed)
         obs, info = self._reset(seed)
@@ -159,7 +159,7 @@ class ToolEnv(gym.Env):
             problem = validate_call(action, self.tools)
         if problem:  # a copy: the caller may keep and change what it was given before
             return deepcopy(self._last_obs), 0.0, False, False, {"error": problem}
-        self.settle()
+        self.settle_deferred()
         obs, reward, terminated, truncated, info = self._act(action)
         if obs is self._last_obs:  # a subclass returned the unchanged observation (a failed step)
             obs = deepcopy(obs)
@@ -175,7 +175,7 @@ class ToolEnv(gym.Env):
         self._deferred.append(value)
         return value
 
-    def settle(self) -> None:
+    def settle_deferred(self) -> None:
         """Make (or drop, if released) every lazy value handed out, before the env's state changes."""
         for value in self._deferred:
             value.settle()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import gymnasium as gym
@@ -31,14 +32,40 @@ class ExpertAgent(Agent):
     """The env's own oracle policy (``env.unwrapped.expert_action()``): scripted, not learned.
 
     Used for tests of env adapters and to record fine-tuning data; it is named as what it is.
+
+    ``noise`` (``expert?noise=0.2``) is the share of steps where another tool than the expert's,
+    drawn uniformly (seeded by the episode's seed), is taken instead: noise injection for imitation
+    learning (DART, Laskey et al., 2017). A planner trained only on the expert's own states has never
+    seen a mistake and, once it makes one, tends to repeat its last call; with noise the recorded
+    episodes show the expert recovering from off-course states. The expert is asked at every step, so
+    an expert that replans from the action actually taken (BabyAI's bot) stays in step. Noisy steps
+    are marked ``trace["noise"]`` and :mod:`lma.train.data` keeps them as context, never as targets.
     """
 
     name = "expert"
     survey_type = "oracle"
     wiring = "the env's scripted expert policy; no model"
 
+    def __init__(self, noise: float = 0.0):
+        if not 0.0 <= noise < 1.0:
+            raise LmaError(f"expert: noise must be in [0, 1), got {noise}")
+        self.noise = noise
+
+    def reset(self, task: Task, env: gym.Env) -> None:
+        super().reset(task, env)
+        self.rng = random.Random(task.seed)
+
     def act(self, obs: Observation) -> Decision:
-        return Decision(self.env.unwrapped.expert_action(), trace={"policy": "scripted expert"})
+        call = self.env.unwrapped.expert_action()
+        if self.noise and self.rng.random() < self.noise:
+            others = [t.name for t in self.env.unwrapped.tools if t.name != call.name and not t.parameters.get("required")]
+            if others:
+                taken = ToolCall(self.rng.choice(others))
+                return Decision(taken, trace={"policy": "scripted expert", "noise": True, "expert_call": call.name})
+        return Decision(call, trace={"policy": "scripted expert"})
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "noise": self.noise} if self.noise else {"name": self.name}
 
 
 class ExpertDriver(Agent):

@@ -37,29 +37,50 @@ class TrainingDataError(LmaError):
 
 @dataclass
 class Example:
-    """A supervised conversation: the assistant messages from ``first_target`` on are targets."""
+    """A supervised conversation: the assistant messages from ``first_target`` on are targets,
+    except those whose indices are in ``context_only`` (an expert's injected mistakes: shown in the
+    history, never trained on)."""
 
     messages: list[Message]
     first_target: int
     source: str
+    context_only: tuple[int, ...] = ()
+
+    def is_target(self, index: int) -> bool:
+        return (index >= self.first_target and self.messages[index]["role"] == "assistant"
+                and index not in self.context_only)
 
     @property
     def targets(self) -> list[str]:
-        return [m["content"] for m in self.messages[self.first_target:] if m["role"] == "assistant"]
+        return [m["content"] for i, m in enumerate(self.messages) if self.is_target(i)]
 
 
-def merge_steps(steps: list[tuple[list[Message], str]], source: str) -> list[Example]:
-    """``(prompt, target)`` per step, in order -> conversations: a step whose prompt starts with the
-    previous conversation (prompt + answer) extends it; any other starts a new one."""
+@dataclass(frozen=True)
+class Step:
+    """One planner step of a recorded episode: its exact prompt and the call made; ``trained`` is
+    False for a call the expert did not choose (``trace["noise"]``)."""
+
+    prompt: list[Message]
+    target: str
+    trained: bool = True
+
+
+def merge_steps(steps: list[Step], source: str) -> list[Example]:
+    """Steps in order -> conversations: a step whose prompt starts with the previous conversation
+    (prompt + answer) extends it; any other starts a new one. A conversation whose every answer is
+    context only is dropped."""
     examples: list[Example] = []
-    for index, (prompt, target) in enumerate(steps):
-        answer: Message = {"role": "assistant", "content": target}
+    for index, step in enumerate(steps):
+        answer: Message = {"role": "assistant", "content": step.target}
         last = examples[-1] if examples else None
-        if last is not None and prompt[:len(last.messages)] == last.messages:
-            last.messages = prompt + [answer]
+        if last is not None and step.prompt[:len(last.messages)] == last.messages:
+            last.messages = step.prompt + [answer]
         else:
-            examples.append(Example(prompt + [answer], len(prompt), f"{source}#{index}"))
-    return examples
+            last = Example(step.prompt + [answer], len(step.prompt), f"{source}#{index}")
+            examples.append(last)
+        if not step.trained:
+            last.context_only += (len(last.messages) - 1,)
+    return [e for e in examples if e.targets]
 
 
 def _call(row: dict[str, Any]) -> ToolCall | None:
@@ -73,7 +94,11 @@ def _turn(row: dict[str, Any], call: ToolCall) -> Turn:
     return Turn.of(record)
 
 
-def recorded_steps(rows: list[dict[str, Any]]) -> list[tuple[list[Message], str]] | None:
+def _trained(row: dict[str, Any]) -> bool:
+    return not row.get("trace", {}).get("noise")
+
+
+def recorded_steps(rows: list[dict[str, Any]]) -> list[Step] | None:
     """The prompts a model-driven agent recorded, with its calls; None when some step has none.
 
     A Type III step gives one example per memory-tool call it made first (``trace["inner_calls"]``,
@@ -90,13 +115,13 @@ def recorded_steps(rows: list[dict[str, Any]]) -> list[tuple[list[Message], str]
             return None
         for inner in trace.get("inner_calls", []):
             if inner.get("messages"):
-                steps.append((inner["messages"], call_text(ToolCall(inner["name"], inner.get("args") or {}))))
-        steps.append((trace["messages"], call_text(call)))
+                steps.append(Step(inner["messages"], call_text(ToolCall(inner["name"], inner.get("args") or {}))))
+        steps.append(Step(trace["messages"], call_text(call), _trained(row)))
     return steps
 
 
 def replayed_steps(rows: list[dict[str, Any]], env_id: str, seed: int, source: str, history: int,
-                   env_kwargs: dict[str, Any]) -> list[tuple[list[Message], str]]:
+                   env_kwargs: dict[str, Any]) -> list[Step]:
     """Prompts rebuilt by replaying the episode; see the module docstring."""
     from lma.envs import make
     from lma.tools.base import validate_call
@@ -119,8 +144,8 @@ def replayed_steps(rows: list[dict[str, Any]], env_id: str, seed: int, source: s
             problem = validate_call(call, tools)
             if problem:
                 raise TrainingDataError(f"{where}: recorded call {call} does not fit the env's tools: {problem}")
-            steps.append((render(plan_input(obs.get("text", ""), tools, turns, goal=goal, history=history)),
-                          call_text(call)))
+            steps.append(Step(render(plan_input(obs.get("text", ""), tools, turns, goal=goal, history=history)),
+                              call_text(call), _trained(row)))
             obs, *_ = env.step(call)
             turns.append(_turn(row, call))
         return steps
@@ -139,11 +164,13 @@ def episode_examples(run: RunDir, result: EpisodeResult, history: int) -> list[E
 
 
 def save_examples(examples: list[Example], path: str | Path) -> None:
-    """Write examples as JSON lines (``messages``, ``first_target``, ``source``): data to inspect,
-    or to train on another machine with ``lma finetune --from FILE.jsonl``."""
+    """Write examples as JSON lines (``messages``, ``first_target``, ``source``, ``context_only``
+    when any): data to inspect, or to train on another machine with ``lma finetune --from FILE.jsonl``."""
     with open(path, "w", encoding="utf-8") as f:
         for e in examples:
-            row = {"messages": e.messages, "first_target": e.first_target, "source": e.source}
+            row: dict[str, Any] = {"messages": e.messages, "first_target": e.first_target, "source": e.source}
+            if e.context_only:
+                row["context_only"] = list(e.context_only)
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
@@ -155,7 +182,8 @@ def load_examples(path: str | Path) -> list[Example]:
             row = json.loads(line)
             messages, source = list(row["messages"]), row.get("source", f"{path}:{number}")
             if "first_target" in row:
-                examples.append(Example(messages, int(row["first_target"]), source))
+                examples.append(Example(messages, int(row["first_target"]), source,
+                                        tuple(int(i) for i in row.get("context_only", ()))))
             else:
                 examples.append(Example(messages + [{"role": "assistant", "content": row["target"]}],
                                         len(messages), source))

@@ -56,7 +56,7 @@ def load_base(spec: str) -> tuple[Any, Any]:
     target = target.partition("?")[0]
     try:
         if backend == "llamacpp":
-            from lma.models.llamacpp import resolve_gguf
+            from lma.models.shipped import resolve_gguf
 
             gguf = resolve_gguf(target)
             tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
@@ -97,9 +97,8 @@ def encode(example: Example, tokenizer: Any, max_length: int) -> dict[str, list[
     ids: list[int] = []
     labels: list[int] = []
     rendered = ""
-    for index in range(example.first_target, len(example.messages)):
-        if example.messages[index]["role"] != "assistant":
-            continue
+    targets = [i for i in range(len(example.messages)) if example.is_target(i)]
+    for index in targets:
         prompt = tokenizer.apply_chat_template(example.messages[:index], tokenize=False, add_generation_prompt=True)
         full = tokenizer.apply_chat_template(example.messages[:index + 1], tokenize=False)
         if not prompt.startswith(rendered):

@@ -18,12 +18,14 @@ See docs/memory.md.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from lma.agents.base import Agent
 from lma.agents.baselines import ExpertAgent, RandomAgent
 from lma.agents.llm import LLMAgent
 from lma.errors import LmaError
+from lma.models.shipped import PLANNERS, planner_for
 from lma.registry import agents
 
 
@@ -36,12 +38,15 @@ def default_model() -> str | None:
     return f"openai:{base}#{name}" if base and name else None
 
 
-def finetuned_model(model: str | None) -> str:
-    """Type II's planner: ``--model`` or ``$LMA_TYPE2_MODEL``; a bare folder means ``transformers:DIR``."""
-    model = model or os.environ.get("LMA_TYPE2_MODEL")
+def finetuned_model(model: str | None, envs: Sequence[str] = ()) -> str:
+    """Type II's planner: ``--model``, else ``$LMA_TYPE2_MODEL``, else the planner lma ships for the
+    run's envs (``llamacpp:smollm2-135m-babyai`` on ``babyai/balrog-*``: :mod:`lma.models.shipped`);
+    a bare folder means ``transformers:DIR``."""
+    model = model or os.environ.get("LMA_TYPE2_MODEL") or planner_for(envs)
     if not model:
+        shipped = ", ".join(f"llamacpp:{p.name} ({', '.join(e + '*' for e in p.envs)})" for p in PLANNERS.values())
         raise LmaError("type2 needs a fine-tuned model: --model transformers:DIR or llamacpp:FILE.gguf "
-                       "(made by `lma finetune`)")
+                       f"(made by `lma finetune`); lma ships {shipped}")
     return f"transformers:{model}" if os.path.isdir(model) else model
 
 
@@ -65,7 +70,7 @@ def _preset(name: str, survey_type: str, wiring: str, memory_mode: str, default_
 PRESETS = {
     "type1": ("Type I", "prompted planner (OpenAI-compatible endpoint if configured, else the embedded model); "
               "short-term window; no long-term memory", "none", "none"),
-    "type2": ("Type II", "fine-tuned local planner (lma finetune -> transformers:DIR); short-term window; "
+    "type2": ("Type II", "fine-tuned local planner (lma finetune; shipped for babyai/balrog-*); short-term window; "
               "no long-term memory", "none", "none"),
     "type3": ("Type III", "indirect long-term memory: recall/remember tools the planner may call (chroma); "
               "episodes written at the end", "tool", "chroma"),

@@ -125,6 +125,7 @@ class Spec:
     description: str = ""
 
     raw_target: bool = False
+    targets: dict[str, str] = field(default_factory=dict)  # named "NAME:TARGET" specs -> what they are
 
     def load(self) -> Callable[..., Any]:
         if callable(self.entry_point):
@@ -161,16 +162,18 @@ class Registry:
         description: str = "",
         overwrite: bool = False,
         raw_target: bool = False,
+        targets: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         """Add ``name``; ``kwargs`` are defaults passed to the entry point on ``make``;
-        ``raw_target``: the target is a spec itself (see :func:`parse_spec`)."""
+        ``raw_target``: the target is a spec itself (see :func:`parse_spec`); ``targets``: specs of
+        this name that are worth listing (``llamacpp:smollm2-135m``), with what each is."""
         if name in self._specs and not overwrite:
             existing = self._specs[name]
             if existing.entry_point == entry_point and existing.kwargs == kwargs:
                 return
             raise LmaError(f"{self.kind} {name!r} is already registered")
-        self._specs[name] = Spec(name, entry_point, dict(kwargs), description, raw_target)
+        self._specs[name] = Spec(name, entry_point, dict(kwargs), description, raw_target, dict(targets or {}))
         if self._discovered:
             self._announce()
 

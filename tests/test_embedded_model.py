@@ -14,7 +14,7 @@ from conftest import free_port
 from lma.agents import LLMAgent
 from lma.core import Task, ToolCall
 from lma.models import load_model
-from lma.models.llamacpp import resolve_gguf
+from lma.models.shipped import resolve_gguf
 from lma.run.recording import RunDir, read_jsonl
 from lma.run.runner import run_episode
 from lma.tools.base import validate_call

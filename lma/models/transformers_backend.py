@@ -37,7 +37,7 @@ TRUE = ("1", "true", "yes", "on")
 
 def resolve_source(target: str) -> tuple[str, str | None]:
     """``(folder or hub id, GGUF file name or None)`` for a spec target."""
-    from lma.models.llamacpp import EMBEDDED, resolve_gguf
+    from lma.models.shipped import EMBEDDED, resolve_gguf
 
     if target in EMBEDDED:
         gguf = resolve_gguf(target)

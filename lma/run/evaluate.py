@@ -106,14 +106,14 @@ def takes_model(agent: str) -> bool:
         return False
 
 
-def agent_model(agent: str, given: str | None) -> str:
+def agent_model(agent: str, given: str | None, envs: list[str]) -> str:
     """The model spec an agent will load, by the presets' own rules (:mod:`lma.agents`), spelled out
     so the config records it and workers can share it."""
     from lma.agents import default_model, finetuned_model
     from lma.models import DEFAULT_MODEL
 
     if agent == "type2":  # a fine-tuned model; without one the preset raises its own clear error
-        return finetuned_model(given)
+        return finetuned_model(given, envs)
     return given or default_model() or DEFAULT_MODEL
 
 
@@ -141,7 +141,7 @@ def resolve(settings: dict[str, Any], command: str = "eval") -> dict[str, Any]:
         label = entry.pop("label", None) or name
         agents.spec(name)  # unknown names raise with suggestions
         if takes_model(name):
-            entry["model"] = agent_model(name, entry.get("model") or s["model"])
+            entry["model"] = agent_model(name, entry.get("model") or s["model"], list(s["envs"]))
             models.spec(split_spec(entry["model"])[0])  # an unknown backend fails now, with suggestions
         if any(a["label"] == label for a in resolved):
             raise LmaError(f"agent {label!r} is listed twice; give one a different `label`")

@@ -55,7 +55,7 @@ def export_gguf(model_dir: str | Path, base: str, out: str | Path) -> Path:
     import gguf
     from transformers import AutoModelForCausalLM
 
-    from lma.models.llamacpp import resolve_gguf
+    from lma.models.shipped import resolve_gguf
 
     base_path = resolve_gguf(base.split(":", 1)[1] if base.startswith("llamacpp:") else base)
     reader = gguf.GGUFReader(str(base_path))
@@ -124,7 +124,7 @@ def export_lora_gguf(adapter_dir: str | Path, base: str, out: str | Path) -> Pat
     from safetensors.torch import load_file
 
     from lma.models.adapters import write_manifest
-    from lma.models.llamacpp import resolve_gguf
+    from lma.models.shipped import resolve_gguf
 
     folder = Path(adapter_dir)
     config_path, weights_path = folder / "adapter_config.json", folder / "adapter_model.safetensors"

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 from lma.models.base import Completion, ModelError, Request
 from lma.errors import describe_error
@@ -55,25 +56,30 @@ class _Item:
     submitted: float = field(default_factory=time.perf_counter)
 
 
-class Batcher:
-    """Groups concurrently submitted requests into calls of ``run``; see the module docstring."""
+class RequestQueue:
+    """The front of a model that answers requests on one worker thread of its own.
 
-    def __init__(self, run: RunBatch, *, max_batch: int = 32, max_wait: float = 0.005, name: str = "lma-batcher"):
-        if max_batch < 1:
-            raise ModelError("max_batch must be at least 1")
-        self.run, self.max_batch, self.max_wait, self.name = run, max_batch, max_wait, name
-        self._queue: queue.Queue[_Item | None] = queue.Queue()
+    ``submit`` queues a request and returns its future; the thread (``_loop``, the subclass's) is
+    started by the first request; ``close`` stops it once the requests already queued are answered
+    (a ``None`` in the queue says stop), then ``_release`` frees what the loop made. What goes in
+    the queue is the subclass's record of a request (``_queued``), which carries the future.
+    """
+
+    thread_name = "lma-requests"
+    join_timeout = 60.0
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._last_size = 1
 
     def submit(self, request: Request, on_text: OnText | None = None) -> Future:
         """Queue one request; the future gives its :class:`Completion` (or raises ModelError)."""
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, daemon=True, name=self.name)
+                self._thread = threading.Thread(target=self._loop, daemon=True, name=self.thread_name)
                 self._thread.start()
-        item = _Item(request, TextStream(on_text) if on_text else None)
+        item = self._queued(request, TextStream(on_text) if on_text else None)
         self._queue.put(item)
         return item.future
 
@@ -81,17 +87,43 @@ class Batcher:
         return self.submit(request).result()
 
     def complete_all(self, requests: list[Request]) -> list[Completion]:
-        """Answer a list of requests; they are queued together, so they share batches."""
+        """Answer a list of requests; they are queued together, so they share batches. Raises the
+        first failed request's error, if any."""
         futures = [self.submit(r) for r in requests]
         return [f.result() for f in futures]
 
     def close(self) -> None:
-        """Stop the worker thread after the requests already queued."""
+        """Stop the worker thread after the requests already queued, then release its resources."""
         with self._lock:
             if self._thread is not None:
                 self._queue.put(None)
-                self._thread.join(timeout=60)
+                self._thread.join(timeout=self.join_timeout)
                 self._thread = None
+            self._release()
+
+    def _queued(self, request: Request, stream: TextStream | None) -> Any:
+        """The record of a request that goes in the queue; it has a ``future``."""
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Free what the loop made; called by ``close`` once the thread has stopped."""
+
+
+class Batcher(RequestQueue):
+    """Groups concurrently submitted requests into calls of ``run``; see the module docstring."""
+
+    def __init__(self, run: RunBatch, *, max_batch: int = 32, max_wait: float = 0.005, name: str = "lma-batcher"):
+        if max_batch < 1:
+            raise ModelError("max_batch must be at least 1")
+        super().__init__()
+        self.run, self.max_batch, self.max_wait, self.thread_name = run, max_batch, max_wait, name
+        self._last_size = 1
+
+    def _queued(self, request: Request, stream: TextStream | None) -> _Item:
+        return _Item(request, stream)
 
     def _take(self) -> list[_Item] | None:
         first = self._queue.get()

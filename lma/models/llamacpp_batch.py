@@ -28,7 +28,6 @@ rows in it and clears their sequences, and the loop goes on.
 from __future__ import annotations
 
 import queue
-import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from typing import Any
 from lma.core import Usage
 from lma.errors import describe_error
 from lma.models.base import Completion, ModelError, Request, parse_json
-from lma.models.batching import OnText, TextStream
+from lma.models.batching import RequestQueue, TextStream
 from lma.models.json_grammar import decoding_grammar
 
 
@@ -86,59 +85,37 @@ class _Row:
     cached: int = 0
 
 
-class BatchedLlama:
+class BatchedLlama(RequestQueue):
     """Answers requests for ``llm``'s weights with continuous batching; see the module docstring.
 
     The interface is :class:`lma.models.batching.Batcher`'s (``submit``, ``complete``,
-    ``complete_all``, ``close``, ``max_batch``), so ``lma serve``'s app uses it as the model's own
-    batcher. ``n_threads`` applies to both decoding and prompt processing.
+    ``complete_all``, ``close``, ``max_batch``: the same :class:`~lma.models.batching.RequestQueue`),
+    so ``lma serve``'s app uses it as the model's own batcher. ``n_threads`` applies to both
+    decoding and prompt processing.
     """
 
     max_wait = 0.0  # Batcher's knob, kept settable for `lma serve`: a request joins the next step, nothing waits
+    thread_name = "lma-llamacpp-batch"
+    join_timeout = 120.0
 
     def __init__(self, llm: Any, formatter: Any, *, n_seq: int = 4, n_threads: int = 1):
         if n_seq < 1:
             raise ModelError("n_parallel must be at least 1")
+        super().__init__()
         self.llm, self.formatter, self.n_seq, self.n_threads = llm, formatter, n_seq, n_threads
         self.max_batch = n_seq
-        self._queue: queue.Queue[_Row | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
         self._ctx: Any = None  # made by the loop thread on first use: the KV of n_seq sequences is not small
         self._sequences = [_Sequence(i) for i in range(n_seq)]
         self._rows: list[_Row] = []
 
-    # -- the Batcher interface ------------------------------------------------------------------
+    def _queued(self, request: Request, stream: TextStream | None) -> _Row:
+        return _Row(request, Future(), stream, time.perf_counter())
 
-    def submit(self, request: Request, on_text: OnText | None = None) -> Future:
-        """Queue one request; the future gives its :class:`Completion` (or raises ModelError)."""
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, daemon=True, name="lma-llamacpp-batch")
-                self._thread.start()
-        row = _Row(request, Future(), TextStream(on_text) if on_text else None, time.perf_counter())
-        self._queue.put(row)
-        return row.future
-
-    def complete(self, request: Request) -> Completion:
-        return self.submit(request).result()
-
-    def complete_all(self, requests: list[Request]) -> list[Completion]:
-        """Answer a list of requests together; raises the first row's error, if any."""
-        futures = [self.submit(r) for r in requests]
-        return [f.result() for f in futures]
-
-    def close(self) -> None:
-        """Stop the loop after the requests already queued, then free the context."""
-        with self._lock:
-            if self._thread is not None:
-                self._queue.put(None)
-                self._thread.join(timeout=120)
-                self._thread = None
-            if self._ctx is not None:
-                self._batch.close()
-                self._ctx.close()
-                self._ctx = None
+    def _release(self) -> None:
+        if self._ctx is not None:
+            self._batch.close()
+            self._ctx.close()
+            self._ctx = None
 
     # -- the loop -------------------------------------------------------------------------------
 

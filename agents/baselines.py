@@ -58,7 +58,8 @@ class ExpertAgent(Agent):
     def act(self, obs: Observation) -> Decision:
         call = self.env.unwrapped.expert_action()
         if self.noise and self.rng.random() < self.noise:
-            others = [t.name for t in self.env.unwrapped.tools if t.name != call.name and not t.parameters.get("required")]
+            others = [t.name for t in self.env.unwrapped.tools
+                      if t.name != call.name and not t.parameters.get("required")]  # tools that need no arguments
             if others:
                 taken = ToolCall(self.rng.choice(others))
                 return Decision(taken, trace={"policy": "scripted expert", "noise": True, "expert_call": call.name})

@@ -12,7 +12,14 @@ from lma.core import Task
 from lma.errors import LmaError
 from lma.run.recording import RunDir, episode_id
 from lma.run.runner import run_episode
-from lma.train.data import Example, Step, collect_examples, load_examples, merge_steps, save_examples
+from lma.train.data import (
+    Example,
+    Step,
+    collect_examples,
+    load_examples,
+    merge_steps,
+    save_examples,
+)
 
 ENV = "babyai/balrog-putnext-v0"
 
@@ -67,10 +74,10 @@ def test_noisy_steps_are_context_not_targets(noisy_run, tmp_path):
 
 
 def test_the_trainer_puts_no_label_on_a_noisy_call():
-    from lma.train.trainer import encode
     from transformers import AutoTokenizer
 
     from lma.models.shipped import resolve_gguf
+    from lma.train.trainer import encode
 
     gguf = resolve_gguf("smollm2-135m")
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)

@@ -31,6 +31,7 @@ from lma.models.base import Message
 from lma.planning.prompt import DEFAULT_HISTORY, Turn, call_text, plan_input, render
 from lma.run.recording import RunDir
 
+
 class TrainingDataError(LmaError):
     """Trajectories that give no usable training data, or data that does not fit its env."""
 

@@ -19,6 +19,7 @@ from lma.images.scenes import (
     single_caption,
     write_dataset,
 )
+from lma.search.compose import DEFAULT_WEIGHTS, Weights
 from lma.search.index import SearchError, SearchIndex
 from lma.tools.search import SearchTool
 
@@ -83,6 +84,55 @@ def test_an_emptied_index_says_so(tiny, tmp_path):
         collection.delete(ids=collection.get()["ids"])
     with pytest.raises(SearchError, match="is empty"):
         small.search(text="a red circle")
+
+
+def _chroma_scores(collection, vector, where=None):
+    """Chroma's own nearest-neighbour search, as {id: cosine}: exhaustive on 40 documents (HNSW
+    visits them all), so it is the ranking the probes of the former search gave."""
+    found = collection.query(query_embeddings=[vector], n_results=40, where=where, include=["distances"])
+    return {i: 1 - d for i, d in zip(found["ids"][0], found["distances"][0])}
+
+
+def test_exact_scoring_ranks_as_chroma_does_with_and_without_filters(tiny):
+    _, _, index = tiny
+    picture = make_scenes(1, seed=98, relation_share=0.0)[0].render()
+    color = index.search(text="a circle", k=1)[0].color
+    for vectors in (index.vectors(text="a red circle"), index.vectors(image=picture)):
+        for collection, w in ((index.images, 1.0), (index.texts, 0.0)):
+            for where, kwargs in ((None, {}), ({"color": color}, {"color": color})):
+                expected = _chroma_scores(collection, vectors.main, where)
+                hits = index.search_vectors(vectors, k=40, weights=Weights(image=w), **kwargs)
+                assert len(hits) == len(expected) and {h.id for h in hits} == set(expected)
+                assert [h.score for h in hits] == pytest.approx(sorted(expected.values(), reverse=True), abs=1e-5)
+                assert all(h.score == pytest.approx(expected[h.id], abs=1e-5) for h in hits)  # ties may swap
+    composed = index.vectors(image=picture, text="but green")
+    rows = index.images.get(include=["embeddings"])
+    text_of = dict(zip(*(index.texts.get(include=["embeddings"])[key] for key in ("ids", "embeddings"))))
+    w = DEFAULT_WEIGHTS
+    fused = {i: w.image * emb @ composed.main + (1 - w.image) * text_of[i] @ composed.main
+             + w.modifier * text_of[i] @ composed.modifier for i, emb in zip(rows["ids"], rows["embeddings"])}
+    hits = index.search_vectors(composed, k=10)
+    assert [h.score for h in hits] == pytest.approx(sorted(fused.values(), reverse=True)[:10], abs=1e-5)
+    assert all(h.score == pytest.approx(fused[h.id], abs=1e-5) for h in hits)
+
+
+def test_the_matrix_follows_chroma(tiny, tmp_path):
+    """Written with the index; rebuilt from Chroma when missing or when Chroma's count changed."""
+    root, docs, index = tiny
+    small = SearchIndex.build(docs, tmp_path / "idx", root / "clip", backend=index.backend)
+    assert (tmp_path / "idx" / "vectors.npz").is_file()
+    before = [(h.id, round(h.score, 5)) for h in small.search(text="a red circle", k=5)]
+    (tmp_path / "idx" / "vectors.npz").unlink()
+    again = SearchIndex.open(tmp_path / "idx", backend=index.backend)
+    assert [(h.id, round(h.score, 5)) for h in again.search(text="a red circle", k=5)] == before
+    assert (tmp_path / "idx" / "vectors.npz").is_file()
+    query = again.vectors(text="a red circle")
+    again.images.add(ids=["new"], embeddings=[query.main], metadatas=[{"text": "added", "color": "red",
+                                                                       "pattern": "plain"}])
+    again.texts.add(ids=["new"], embeddings=[query.main], metadatas=[{"text": "added"}])
+    hits = again.search_vectors(query, color="red", k=1)
+    assert hits[0].id == "new" and hits[0].text == "added" and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert len(SearchIndex.open(tmp_path / "idx", backend=index.backend)._current(41)) == 41  # saved
 
 
 def test_the_tool_names_pictures_by_reference(tiny):

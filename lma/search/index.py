@@ -3,15 +3,19 @@
 An index is a folder::
 
     lma-search.json   {"format": 1, "clip": CLIP folder or null (the shipped one), "dim", "documents"}
-    chroma/           two collections, ``images`` and ``texts`` (cosine HNSW), same ids
+    chroma/           two collections, ``images`` and ``texts`` (cosine HNSW), same ids: the store of record
+    vectors.npz       the same embeddings as float32 matrices, with colour and pattern codes
 
 The marker is written last and the folder is built beside its final name, then renamed, so an
 interrupted build never leaves a folder that opens as an index. Documents come from a dataset
 folder (:mod:`lma.images.scenes`' format: ``data.jsonl`` with ``image`` and ``text``, optional
 ``id``) or as dicts whose ``image`` is a path or an H x W x 3 array.
 
-A search asks each collection for its nearest candidates under the attribute filter, then
-rescores their union exactly with the fused score of :mod:`lma.search.compose`.
+A search ranks every document exactly by the fused score of :mod:`lma.search.compose`, with
+numpy over the matrices of :mod:`lma.search.matrix` (attribute filters are masks), then reads the
+``k`` hits' texts and metadata from Chroma. The matrices are written with the collections, before
+the marker; an index whose Chroma count no longer matches them (built by an older lma, or
+written to through Chroma directly) has them rebuilt from Chroma at its next search.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +38,7 @@ from lma.images.backends import load_clip
 from lma.images.clip import ClipBackend
 from lma.images.scenes import load_image, read_records
 from lma.search.compose import DEFAULT_WEIGHTS, QueryVectors, Weights, query_vectors
+from lma.search.matrix import FILTERED, Matrix
 
 FORMAT = 1
 MARKER = "lma-search.json"
@@ -74,6 +80,7 @@ class SearchIndex:
         client = _client(folder)
         self.images = client.get_collection("images", embedding_function=None)
         self.texts = client.get_collection("texts", embedding_function=None)
+        self._matrix: Matrix | None = None  # loaded at the first search
 
     @classmethod
     def build(cls, documents: str | Path | Sequence[dict[str, Any]], out: str | Path, clip: str | Path | None = None,
@@ -95,6 +102,7 @@ class SearchIndex:
         space = {"hnsw": {"space": "cosine"}}
         images = client.create_collection("images", embedding_function=None, configuration=space)
         texts = client.create_collection("texts", embedding_function=None, configuration=space)
+        parts = []
         for start in range(0, len(records), CHUNK):
             chunk = records[start:start + CHUNK]
             ids = [str(r.get("id", start + i)) for i, r in enumerate(chunk)]
@@ -106,6 +114,8 @@ class SearchIndex:
                      for r, c, p in zip(chunk, colors, patterns)]
             images.add(ids=ids, embeddings=image_emb, metadatas=metas)
             texts.add(ids=ids, embeddings=text_emb, metadatas=metas)
+            parts.append(Matrix.of(ids, image_emb, text_emb, metas))
+        Matrix.concat(parts).save(tmp)
         info = {"format": FORMAT, "clip": None if clip is None else str(Path(clip).resolve()), "dim": backend.dim,
                 "documents": images.count()}
         del images, texts, client
@@ -149,41 +159,43 @@ class SearchIndex:
         """:meth:`search` from query vectors already made."""
         if k < 1:
             raise SearchError("k must be at least 1")
-        if len(self) == 0:
+        count = len(self)
+        if count == 0:
             raise SearchError(f"the index {self.folder} is empty: nothing to search")
-        where = self._where(color, pattern)
-        n = min(len(self), max(100, 10 * k))
-        ids: dict[str, None] = {}
-        probes = [(self.images, query.main), (self.texts, query.main)]
-        if query.modifier is not None:
-            probes.append((self.texts, query.modifier))
-        for collection, vector in probes:
-            found = collection.query(query_embeddings=[vector], n_results=n, where=where, include=[])
-            ids.update(dict.fromkeys(found["ids"][0]))
-        if not ids:
-            return []
-        wanted = list(ids)
-        image_rows = self.images.get(ids=wanted, include=["embeddings", "metadatas"])
-        text_rows = self.texts.get(ids=wanted, include=["embeddings"])
-        text_of = dict(zip(text_rows["ids"], np.asarray(text_rows["embeddings"])))
-        img = np.asarray(image_rows["embeddings"])
-        txt = np.stack([text_of[i] for i in image_rows["ids"]])
-        score = weights.image * img @ query.main + (1 - weights.image) * txt @ query.main
-        if query.modifier is not None:
-            score = score + weights.modifier * txt @ query.modifier
-        order = np.argsort(-score)[:k]
-        return [self._hit(image_rows["ids"][i], float(score[i]), image_rows["metadatas"][i]) for i in order]
+        filters = self._filters(color, pattern)
+        for attempt in range(2):
+            matrix = self._current(count, rebuild=attempt > 0)
+            found = matrix.top(query, weights, k, filters)
+            rows = self.images.get(ids=[i for i, _ in found], include=["metadatas"]) if found else {"ids": []}
+            meta_of = dict(zip(rows["ids"], rows["metadatas"]))
+            if len(meta_of) == len(found):
+                return [self._hit(i, score, meta_of[i]) for i, score in found]
+        raise SearchError(f"the index {self.folder} changed during the search: search again")
+
+    def _current(self, count: int, rebuild: bool = False) -> Matrix:
+        """The matrix, reloaded when another process replaced it and rebuilt from Chroma when it does
+        not hold Chroma's ``count`` documents (or, with ``rebuild``, when a hit was not in Chroma)."""
+        if self._matrix is not None and len(self._matrix) == count and not rebuild:
+            return self._matrix
+        saved = None if rebuild else Matrix.load(self.folder)
+        if saved is not None and len(saved) == count:
+            self._matrix = saved
+            return saved
+        self._matrix = Matrix.from_chroma(self.images, self.texts)
+        try:
+            self._matrix.save(self.folder)
+        except OSError as exc:  # a read-only index: the rebuilt matrix serves this process only
+            warnings.warn(f"could not save the rebuilt matrix of {self.folder} ({exc}); it will be rebuilt "
+                          "again by the next process", stacklevel=3)
+        return self._matrix
 
     @staticmethod
-    def _where(color: str | None, pattern: str | None) -> dict[str, Any] | None:
-        clauses = []
-        for name, value in (("color", color), ("pattern", pattern)):
-            if value is None:
-                continue
+    def _filters(color: str | None, pattern: str | None) -> dict[str, str]:
+        filters = {name: value for name, value in zip(FILTERED, (color, pattern)) if value is not None}
+        for name, value in filters.items():
             if value not in VALUES[name]:
                 raise SearchError(f"unknown {name} {value!r}; known: {', '.join(VALUES[name])}")
-            clauses.append({name: value})
-        return None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        return filters
 
     @staticmethod
     def _hit(doc_id: str, score: float, meta: dict[str, Any]) -> Hit:

@@ -6,6 +6,8 @@ the small CLIP shipped in lma/images/weights/clip.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -21,6 +23,7 @@ from lma.images.scenes import (
 )
 from lma.search.compose import DEFAULT_WEIGHTS, Weights
 from lma.search.index import SearchError, SearchIndex
+from lma.search.matrix import Matrix
 from lma.tools.search import SearchTool
 
 TINY = ClipConfig(dim=16, channels=(8, 16, 16), text_width=16, text_layers=1, text_heads=2)
@@ -126,13 +129,16 @@ def test_the_matrix_follows_chroma(tiny, tmp_path):
     again = SearchIndex.open(tmp_path / "idx", backend=index.backend)
     assert [(h.id, round(h.score, 5)) for h in again.search(text="a red circle", k=5)] == before
     assert (tmp_path / "idx" / "vectors.npz").is_file()
+    database = tmp_path / "idx" / "chroma" / "chroma.sqlite3"
+    os.utime(database, (database.stat().st_atime - 60, database.stat().st_mtime - 60))  # quiet: trusted
     query = again.vectors(text="a red circle")
+    assert again.search_vectors(query, k=1)[0].id != "new"
     again.images.add(ids=["new"], embeddings=[query.main], metadatas=[{"text": "added", "color": "red",
                                                                        "pattern": "plain"}])
     again.texts.add(ids=["new"], embeddings=[query.main], metadatas=[{"text": "added"}])
     hits = again.search_vectors(query, color="red", k=1)
     assert hits[0].id == "new" and hits[0].text == "added" and hits[0].score == pytest.approx(1.0, abs=1e-5)
-    assert len(SearchIndex.open(tmp_path / "idx", backend=index.backend)._current(41)) == 41  # saved
+    assert len(Matrix.load(tmp_path / "idx")) == 41  # saved for the next process
 
 
 def test_the_tool_names_pictures_by_reference(tiny):

@@ -5,6 +5,6 @@ and its text, in the same space) and labelled with colour and pattern by attribu
 its image embedding; a query ranks documents by a fused image + text similarity and may filter on
 those attributes. A *composed* query is a picture plus a change ("this, but green"): the picture's
 embedding is moved along the text-embedding difference (unCLIP's text diff) and fused with the
-modifier's text. :mod:`lma.search.index` stores and searches; :mod:`lma.search.compose` turns a
-query into vectors.
+modifier's text. :mod:`lma.search.index` stores and searches, :mod:`lma.search.matrix` scores every
+document exactly, :mod:`lma.search.compose` turns a query into vectors.
 """

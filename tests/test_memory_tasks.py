@@ -113,6 +113,10 @@ def test_memory_config_and_seed_episodes_overrides():
     assert config["seeds"] == list(range(12)) and all(e.startswith("memory/") for e in config["envs"])
     _, config = prepare(eval_args("--config", config_file, "--seed", "12", "--episodes", "3", "--workers", "2"))
     assert config["seeds"] == [12, 13, 14] and config["execution"]["workers"] == 2
+    _, config = prepare(eval_args("--config", config_file, "--agents", "type4,expert"))  # picked from the file
+    type4, expert = config["agents"]
+    assert type4["options"]["memory"] == "chroma:memory-type4" and "n_threads=1" in type4["options"]["model"]
+    assert expert["name"] == "expert"
 
 
 def test_lma_eval_plays_a_series_in_order_with_one_memory_across_workers(tmp_path):

@@ -37,12 +37,16 @@ def test_type4_answers_repeated_questions_from_what_it_recalled():
     assert "Relevant memories:" in last["messages"][-1]["content"]
 
 
-def test_type3_calls_recall_only_when_the_prompt_cannot_answer():
-    new, repeated, agent = play(make_agent("type3", model=TEACHER, memory="graph:teacher-type3"), range(6))
-    assert all(new) and sum(repeated) >= 2
-    inner = [c["name"] for s in agent.steps for c in s.trace.get("inner_calls", [])]
-    assert inner == ["recall"]  # the last errand: one recall, then the answer it gave
-    assert agent.steps[-1].call.name == "answer"
+def test_type3_calls_recall_only_when_nothing_in_view_can_answer():
+    agent = make_agent("type3", model=TEACHER, memory="graph:teacher-type3")
+    recalls, repeated, answered = [], [], 0
+    for seed in range(6):
+        result = run_episode(agent, Task(FACTS, seed))
+        recalls.append(sum(c["name"] == "recall" for s in agent.steps for c in s.trace.get("inner_calls", [])))
+        repeated.append(result.metrics["recall_errand"])
+        answered += result.success and result.metrics["recall_errand"]
+    assert recalls == [int(r) for r in repeated]  # new errands: the memo is in view; repeated: one recall
+    assert answered >= 2  # of 3
 
 
 def test_a_prompt_it_cannot_play_is_one_clear_error():

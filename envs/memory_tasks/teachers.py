@@ -11,8 +11,9 @@ and its calls use memory exactly as well as the agent's wiring lets it, no bette
    answered;
 2. else a recalled memory of an earlier *successful* episode that asked the same question (Type
    IV's recalled experiences, Type III's ``recall`` results) gives the answer it gave;
-3. else, when the agent has a ``recall`` tool and has not used it this step, it recalls the question;
-4. else it reads the unread memo about the person asked about;
+3. else it reads the unread memo about the person asked about;
+4. else, when nothing in view can answer and the agent has a ``recall`` tool it has not used this
+   step, it recalls the question;
 5. else it answers "I do not know".
 
 Scripted: no model, named as such (``teacher:`` specs), for recording training data and for
@@ -69,13 +70,13 @@ class FactsTeacher(ChatModel):
             answered = _ANSWER.search(line)
             if answered and "outcome: success" in line and question_of(line, "Task: ") == asked:
                 return {"name": "answer", "args": {"text": answered["value"]}}
-        tools = str(messages[0]["content"])
-        if "- recall(" in tools and "recall" not in _calls_this_step(messages):
-            return {"name": "recall", "args": {"query": f"{name}'s {key}"}}
         done = set(re.findall(r"^(d\d+) says:", episode, re.M))
         unread = [d for d in re.findall(rf"(d\d+): memo about {re.escape(name)}\b", last) if d not in done]
         if unread:
             return {"name": "read", "args": {"doc_id": unread[0]}}
+        tools = str(messages[0]["content"])
+        if "- recall(" in tools and "recall" not in _calls_this_step(messages):
+            return {"name": "recall", "args": {"query": f"{name}'s {key}"}}
         return {"name": "answer", "args": {"text": "I do not know"}}
 
     def complete(self, messages, *, images=(), schema=None, max_tokens=256, temperature=0.0) -> Completion:

@@ -13,7 +13,8 @@ HELP = "evaluate agents x envs side by side, in parallel and resumable"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--agents", help="comma-separated agent names, e.g. type1,type4,expert")
+    p.add_argument("--agents", help="comma-separated agent names, e.g. type1,type4,expert; a name (or label) the "
+                   "--config file defines keeps its settings there")
     p.add_argument("--envs", help="comma-separated env ids, e.g. babyai/GoToObj-v0,miniwob/click-button-v0")
     p.add_argument("--episodes", type=int, help="episodes per agent and env (default 10)")
     p.add_argument("--seed", type=int, help="first seed; episode i uses seed+i for every agent (default 0)")
@@ -37,9 +38,12 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
     from lma.run.evaluate import load_settings_file
 
     given = load_settings_file(args.config) if args.config else {}
+    defined = {(a.get("label") or a.get("name")): a for a in given.get("agents") or [] if isinstance(a, dict)}
     for key in ("agents", "envs"):
         if getattr(args, key) is not None:
             given[key] = [v.strip() for v in getattr(args, key).split(",") if v.strip()]
+    if args.agents is not None:  # an agent the file defines keeps its settings there
+        given["agents"] = [defined.get(name, name) for name in given["agents"]]
     for key in ("episodes", "seed", "workers", "backend", "ray_address", "model", "share_models", "imports"):
         if getattr(args, key) is not None:
             given[key] = getattr(args, key)

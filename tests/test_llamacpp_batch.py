@@ -95,3 +95,32 @@ def test_a_request_joins_the_rows_already_decoding():
     assert not long.done()
     assert "".join(pieces) == answer.text and answer.usage.tokens_out <= 3
     assert long.result().usage.tokens_out > answer.usage.tokens_out
+
+
+def test_a_lora_adapter_applies_to_batched_rows_too(tmp_path):
+    """``lma eval`` decodes through the batch context: an adapter set only on the single path's
+    context would be silently ignored there (a fine-tuned planner evaluated as the untuned one)."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from lma.train.gguf_export import export_lora_gguf
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"r": 4, "lora_alpha": 16}))
+    gen = torch.Generator().manual_seed(0)
+    weights = {}
+    for layer in range(30):  # SmolLM2-135M: 30 layers, hidden 576, MLP 1536
+        name = f"base_model.model.model.layers.{layer}.mlp.down_proj"
+        weights[f"{name}.lora_A.weight"] = torch.randn(4, 1536, generator=gen) * 0.5
+        weights[f"{name}.lora_B.weight"] = torch.randn(576, 4, generator=gen) * 0.5
+    save_file(weights, str(adapter / "adapter_model.safetensors"))
+    lora = tmp_path / "random.gguf"
+    export_lora_gguf(adapter, SPEC, lora)
+    tuned, base = load_model(f"{SPEC}?lora={lora}&n_threads=1"), load_model(f"{SPEC}?n_threads=1")
+    request = Request(ask("Name three colours."), max_tokens=8)
+    batched = tuned.complete_batch([request, request])
+    assert [b.text for b in batched] == [single(tuned, request).text] * 2
+    assert batched[0].text != single(base, request).text  # the adapter changed what the model says

@@ -27,6 +27,7 @@ rows in it and clears their sequences, and the loop goes on.
 
 from __future__ import annotations
 
+import ctypes
 import queue
 import time
 from concurrent.futures import Future
@@ -256,6 +257,12 @@ class BatchedLlama(RequestQueue):
             self._ctx = LlamaContext(model=self.llm._model, params=params, verbose=False)
         except ValueError as exc:
             raise ModelError(f"llama.cpp could not make a context of {self.n_seq} sequences: {exc}") from None
+        adapter = getattr(self.llm, "_lora_adapter", None)  # a LoRA is set per context, not per model
+        if adapter is not None:
+            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter)
+            scales = (ctypes.c_float * 1)(self.llm.lora_scale)
+            if llama_cpp.llama_set_adapters_lora(self._ctx.ctx, adapters, 1, scales):
+                raise ModelError(f"llama.cpp could not apply the adapter {self.llm.lora_path} to the batch context")
         self._n_ctx_seq = llama_cpp.llama_n_ctx_seq(self._ctx.ctx)
         self._n_batch = params.n_batch
         self._batch = LlamaBatch(n_tokens=self._n_batch, embd=0, n_seq_max=1, verbose=False)

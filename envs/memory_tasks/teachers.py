@@ -9,11 +9,11 @@ and its calls use memory exactly as well as the agent's wiring lets it, no bette
 
 1. a fact of the question read in this episode (``d2 says: Dana Reyes's desk is C-41.``) is
    answered;
-2. else a recalled memory of an earlier *successful* episode that asked the same question (Type
+2. else it reads the unread memo about the person asked about: what can be read now beats what is
+   remembered (names recur, and a memory of a namesake would mislead);
+3. else a recalled memory of an earlier *successful* episode that asked the same question (Type
    IV's recalled experiences, Type III's ``recall`` results) gives the answer it gave;
-3. else it reads the unread memo about the person asked about;
-4. else, when nothing in view can answer and the agent has a ``recall`` tool it has not used this
-   step, it recalls the question;
+4. else, when the agent has a ``recall`` tool it has not used this step, it recalls the question;
 5. else it answers "I do not know".
 
 Scripted: no model, named as such (``teacher:`` specs), for recording training data and for
@@ -66,14 +66,14 @@ class FactsTeacher(ChatModel):
         read = re.search(rf"^d\d+ says: {re.escape(name)}'s {re.escape(key)} is (?P<value>.+)\.$", episode, re.M)
         if read:
             return {"name": "answer", "args": {"text": read["value"]}}
-        for line in last.splitlines():
-            answered = _ANSWER.search(line)
-            if answered and "outcome: success" in line and question_of(line, "Task: ") == asked:
-                return {"name": "answer", "args": {"text": answered["value"]}}
         done = set(re.findall(r"^(d\d+) says:", episode, re.M))
         unread = [d for d in re.findall(rf"(d\d+): memo about {re.escape(name)}\b", last) if d not in done]
         if unread:
             return {"name": "read", "args": {"doc_id": unread[0]}}
+        for line in last.splitlines():
+            answered = _ANSWER.search(line)
+            if answered and "outcome: success" in line and question_of(line, "Task: ") == asked:
+                return {"name": "answer", "args": {"text": answered["value"]}}
         tools = str(messages[0]["content"])
         if "- recall(" in tools and "recall" not in _calls_this_step(messages):
             return {"name": "recall", "args": {"query": f"{name}'s {key}"}}

@@ -13,7 +13,8 @@ and its calls use memory exactly as well as the agent's wiring lets it, no bette
    remembered (names recur, and a memory of a namesake would mislead);
 3. else a recalled memory of an earlier *successful* episode that asked the same question (Type
    IV's recalled experiences, Type III's ``recall`` results) gives the answer it gave;
-4. else, when the agent has a ``recall`` tool it has not used this step, it recalls the question;
+4. else, when the prompt offers a ``recall`` tool, it recalls the question (Type III offers each
+   memory tool once a step, so it is gone from the next prompt of the step once used);
 5. else it answers "I do not know".
 
 Scripted: no model, named as such (``teacher:`` specs), for recording training data and for
@@ -74,8 +75,7 @@ class FactsTeacher(ChatModel):
             answered = _ANSWER.search(line)
             if answered and "outcome: success" in line and question_of(line, "Task: ") == asked:
                 return {"name": "answer", "args": {"text": answered["value"]}}
-        tools = str(messages[0]["content"])
-        if "- recall(" in tools and "recall" not in _calls_this_step(messages):
+        if "- recall(" in str(messages[0]["content"]):
             return {"name": "recall", "args": {"query": f"{name}'s {key}"}}
         return {"name": "answer", "args": {"text": "I do not know"}}
 
@@ -84,11 +84,6 @@ class FactsTeacher(ChatModel):
         call = self.decide(messages)
         text = json.dumps(call)
         return Completion(text, call if schema is not None else None, Usage(latency=time.perf_counter() - start))
-
-
-def _calls_this_step(messages: list[Message]) -> list[str]:
-    """Names of the memory calls already made in this step (the last user message's scratch)."""
-    return re.findall(r"^\(memory\) (recall|remember)\(", str(messages[-1]["content"]), re.M)
 
 
 TEACHERS = {"memory/facts": FactsTeacher}

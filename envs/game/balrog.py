@@ -17,6 +17,9 @@ for the kinds ``goto``, ``pickup``, ``open``, ``putnext`` and ``pick_up_seq_go_t
   "a blue ball 1 step right and 3 steps forward"; see :func:`babyai_text_descriptions`), after
   the goal as BALROG's prompt states it. ``obs["image"]`` is the agent's POV render at tile size
   16, BALROG's VLM frame.
+- **Frame-only text** (``text="goal"``, ``--env-arg text=goal``): the observation text is cut to
+  the goal and what the agent carries; where things are must be read off the frame. For
+  vision-language planners, and for the blank-frame ablation that shows whether they look.
 - **Tools**: BALROG's six actions (no ``done``), named as identifiers, with BALROG's descriptions.
 - **Success**: the episode terminated with a positive reward (BALROG's score is 1 per such episode).
 
@@ -33,6 +36,7 @@ from lma.envs.observation import LazyObservation
 from lma.errors import LmaError
 
 TASKS = ("goto", "pickup", "open", "putnext", "pick_up_seq_go_to", "mix")
+TEXTS = ("full", "goal")  # BabyAI-Text's sentences, or only the goal and the carried object
 # BALROG's "turn left", "go forward", ... as tool names, with BALROG's own descriptions.
 ACTIONS = {
     "turn_left": "turn to the left",
@@ -101,13 +105,17 @@ def balrog_observation(descriptions: list[str]) -> str:
 
 
 class BalrogEnv(BabyAIEnv):
-    """One BALROG BabyAI task: ``task`` is a mission kind, or ``mix`` to draw the kind from the seed."""
+    """One BALROG BabyAI task: ``task`` is a mission kind, or ``mix`` to draw the kind from the seed;
+    ``text`` is ``full`` (BabyAI-Text's sentences) or ``goal`` (the goal and the carried object)."""
 
     action_tools = ACTIONS
 
-    def __init__(self, task: str = "mix", max_steps: int | None = None):
+    def __init__(self, task: str = "mix", max_steps: int | None = None, text: str = "full"):
         if task not in TASKS:
             raise LmaError(f"unknown BALROG BabyAI task {task!r}; choose one of {', '.join(TASKS)}")
+        if text not in TEXTS:
+            raise LmaError(f"text={text!r}: choose {' or '.join(TEXTS)}")
+        self.text = text
         super().__init__(f"BALROG/BabyAI-{task}-v0", max_steps)
 
     def _frame_shape(self) -> tuple[int, int]:
@@ -117,7 +125,10 @@ class BalrogEnv(BabyAIEnv):
 
     def _observe(self, raw: dict[str, Any]) -> Observation:
         level = self.inner.unwrapped
-        observation = balrog_observation(babyai_text_descriptions(level))
+        descriptions = babyai_text_descriptions(level)
+        if self.text == "goal":
+            descriptions = [d for d in descriptions if d.startswith("You carry ")]
+        observation = balrog_observation(descriptions)
         text = "\n".join(filter(None, [f"Your goal is to {raw['mission']}.", observation]))
         data = {"goal": raw["mission"], "kind": level.kind, "observation": observation, "max_steps": level.max_steps}
         return LazyObservation(text=text, image=self.defer(lambda: level.get_pov_render(tile_size=POV_TILE_SIZE)),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lma.errors import LmaError
 from lma.planning.prompt import DEFAULT_HISTORY
+from lma.train.assemble import VisionSpec
 from lma.train.finetune import DEFAULT_BASE
 
 HELP = "fine-tune a local planner on recorded trajectories (Type II)"
@@ -35,6 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--history", type=int, help="past steps in each prompt (default: the agents' default)")
     p.add_argument("--freeze-vision", action="store_true",
                    help="a vision-language base: keep its vision tower as it is (train LM adapters and projector)")
+    p.add_argument("--new-vision", metavar="SIZE/PATCH[/WIDTH/LAYERS]",
+                   help="give a text base a new vision tower, trained from the runs' frames with the model "
+                        "(e.g. 112/16 for BabyAI's POV frames: one image token per tile)")
     p.add_argument("--save-every", type=int, metavar="STEPS",
                    help="keep a checkpoint every STEPS optimizer steps; the same command run again resumes")
     p.add_argument("--seed", type=int, default=0)
@@ -84,7 +88,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"wrote {len(examples)} examples from {episodes} episodes to {args.save_data}")
         return 0
     info = finetune(sources, args.base or DEFAULT_BASE, args.out, settings, args.history, args.save_data,
-                    freeze_vision=args.freeze_vision)
+                    freeze_vision=args.freeze_vision,
+                    new_vision=VisionSpec.parse(args.new_vision) if args.new_vision else None)
     f = info["figures"]
     print(f"trained on {f['examples']} examples from {info['episodes']} episodes: {f['steps']} optimizer steps, "
           f"loss {f['train_loss']}, {f['seconds']:.0f}s, {f['tokens_per_second']} tokens/s on {f['device']}",

@@ -13,14 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-CHAT_TEMPLATE = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' }}"
-    "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for part in message['content'] %}"
-    "{% if part['type'] == 'image' %}{{ '<image>' }}{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
-    "{% endfor %}{% endif %}{{ '<|im_end|>\n' }}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
+from lma.models.chatml import CHATML_WITH_IMAGES
+
 SPECIAL = ["<pad>", "<|im_start|>", "<|im_end|>"]
 VLM_SPECIAL = ["<image>", "<fake_token_around_image>", "<global-img>"]
 CORPUS = [
@@ -67,7 +61,7 @@ def _wrap(tok: Any, chat_template: bool) -> Any:
         tokenizer_object=tok, pad_token="<pad>", eos_token="<|im_end|>", bos_token="<|im_start|>"
     )
     if chat_template:
-        wrapped.chat_template = CHAT_TEMPLATE
+        wrapped.chat_template = CHATML_WITH_IMAGES
     return wrapped
 
 
@@ -115,7 +109,7 @@ def tiny_llava(path: str | Path, *, seed: int = 0) -> Path:
     crop = {"height": image_size, "width": image_size}
     processor = LlavaProcessor(
         image_processor=CLIPImageProcessorPil(size=size, crop_size=crop), tokenizer=tokenizer,
-        patch_size=patch, vision_feature_select_strategy="default", chat_template=CHAT_TEMPLATE,
+        patch_size=patch, vision_feature_select_strategy="default", chat_template=CHATML_WITH_IMAGES,
         num_additional_image_tokens=1,  # CLIP's CLS token
     )
     return _save(path, model, processor)
@@ -141,7 +135,8 @@ def tiny_idefics3(path: str | Path, *, seed: int = 0) -> Path:
         size={"longest_edge": 2 * image_size}, max_image_size={"longest_edge": image_size}, do_image_splitting=True,
     )
     processor = Idefics3Processor(image_processor=image_processor, tokenizer=tokenizer,
-                                  image_seq_len=(image_size // patch) ** 2 // scale**2, chat_template=CHAT_TEMPLATE)
+                                  image_seq_len=(image_size // patch) ** 2 // scale**2,
+                                  chat_template=CHATML_WITH_IMAGES)
     return _save(path, model, processor)
 
 

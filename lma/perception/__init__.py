@@ -4,6 +4,8 @@ from lma.registry import perceivers
 
 perceivers.register("passthrough", "lma.perception.base:Passthrough",
                     description="the observation text; the frame to planners whose model takes images")
+perceivers.register("blank-frame", "lma.perception.base:BlankFrame",
+                    description="the text, and a black frame instead of the real one (does a VLM planner look?)")
 perceivers.register("caption", "lma.perception.caption:from_spec", raw_target=True,
                     description="a VLM describes the frame in words for a text-only planner (caption:MODEL_SPEC)")
 perceivers.register("ocr", "lma.perception.ocr:Ocr", description="the text on the frame, with boxes (RapidOCR)")

@@ -10,6 +10,7 @@ entry-point group). A perceiver that takes a target gets it after a colon:
 
 =============  ==================================================================================
 passthrough    the observation text; the frame to planners whose model takes images
+blank-frame    the text, and a black frame instead of the real one (does a VLM planner look?)
 caption        a VLM describes the frame in words for a text-only planner (:mod:`lma.perception.caption`)
 ocr            the text on the frame, with boxes, read by RapidOCR (:mod:`lma.perception.ocr`)
 a11y           the accessibility view: elements with ids, roles and labels (:mod:`lma.perception.elements`)
@@ -74,6 +75,18 @@ class Passthrough(Perceiver):
 
     def perceive(self, obs: Observation, model: Any = None) -> Percept:
         return Percept(obs.get("text", ""), shown_frame(obs, model))
+
+
+class BlankFrame(Perceiver):
+    """The observation text, and a black frame of the same size in place of the real one.
+
+    An ablation: a planner that reads its world off the frame does no better than chance here.
+    """
+
+    name = "blank-frame"
+
+    def perceive(self, obs: Observation, model: Any = None) -> Percept:
+        return Percept(obs.get("text", ""), tuple(np.zeros_like(image) for image in shown_frame(obs, model)))
 
 
 def make_perceiver(spec: str | Perceiver | None, **options: Any) -> Perceiver:

@@ -35,6 +35,7 @@ from typing import Any
 
 from lma.errors import LmaError
 from lma.planning.prompt import DEFAULT_HISTORY, LAYOUT
+from lma.train.assemble import VisionSpec, assemble_vlm
 
 INFO_FILE = "lma-finetune.json"
 DEFAULT_BASE = "llamacpp:smollm2-135m"
@@ -75,11 +76,13 @@ def run_fingerprint(examples: list[Any], base: str, settings: Any) -> str:
 
 
 def finetune(sources: list[str], base: str, out: str | Path, settings: Any, history: int | None = None,
-             save_data: str | None = None, freeze_vision: bool = False) -> dict[str, Any]:
+             save_data: str | None = None, freeze_vision: bool = False,
+             new_vision: VisionSpec | None = None) -> dict[str, Any]:
     """Build the data, train, and write the model to ``out`` atomically; returns its info.
 
     A vision-language base (a transformers folder with a vision tower) trains on each step's
-    frame plus its prompt (:mod:`lma.train.vlm`); any other on the prompts alone.
+    frame plus its prompt (:mod:`lma.train.vlm`); any other on the prompts alone, unless
+    ``new_vision`` gives it a new vision tower first (:mod:`lma.train.assemble`).
     """
     from lma.train.data import collect_examples, save_examples
     from lma.train.trainer import load_base, train
@@ -89,6 +92,9 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
         raise LmaError(f"{out} already exists: choose a new --out folder")
     history = DEFAULT_HISTORY if history is None else history
     vision = is_vlm_folder(base)
+    if new_vision is not None:
+        check_new_vision(base, vision, settings, freeze_vision)
+        vision = True
     if vision and save_data:
         raise LmaError("--save-data writes text examples; a vision-language planner trains from run folders")
     if freeze_vision and not vision:
@@ -101,12 +107,19 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
         examples, episodes = collect_examples(sources, history)
         if save_data:
             save_examples(examples, save_data)
-    checkpoints = checkpoint_folder(Path(out), run_fingerprint(examples, base, settings)) if settings.save_every else None
-    model, tokenizer = load_vlm_base(base) if vision else load_base(base)
+    made_from = base if new_vision is None else f"{base} + new vision {new_vision}"
+    fingerprint = run_fingerprint(examples, made_from, settings)
+    checkpoints = checkpoint_folder(Path(out), fingerprint) if settings.save_every else None
+    if new_vision is not None:
+        model, tokenizer = assemble_vlm(*load_base(base), new_vision, settings.seed)
+    else:
+        model, tokenizer = load_vlm_base(base) if vision else load_base(base)
     info = {"base": base, "from": list(sources), "episodes": episodes, "history": history,
             "prompt_layout": LAYOUT, "settings": vars(settings), "vision": vision}
     if vision:
         info["freeze_vision"] = freeze_vision
+    if new_vision is not None:
+        info["new_vision"] = dataclasses.asdict(new_vision)
 
     def write(tmp: Path) -> None:
         if vision:
@@ -123,6 +136,17 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
     if checkpoints is not None:
         shutil.rmtree(checkpoints, ignore_errors=True)
     return info
+
+
+def check_new_vision(base: str, vision: bool, settings: Any, freeze_vision: bool) -> None:
+    """Refuse what a new vision tower cannot do: see :mod:`lma.train.assemble`."""
+    if vision:
+        raise LmaError(f"--new-vision: {base} has a vision tower already (drop --new-vision to fine-tune it)")
+    if freeze_vision:
+        raise LmaError("--freeze-vision: a new vision tower must learn (drop one of --freeze-vision, --new-vision)")
+    if settings.adapter_only:
+        raise LmaError("--adapter-only: a model with a new vision tower is saved whole, tower included "
+                       "(drop --adapter-only)")
 
 
 def merge(adapter_dir: str, out: str | Path, base: str | None = None) -> dict[str, Any]:

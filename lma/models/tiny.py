@@ -92,26 +92,16 @@ def tiny_llama(path: str | Path, *, tokenizer: Any = None, chat_template: bool =
 def tiny_llava(path: str | Path, *, seed: int = 0) -> Path:
     """Save a random LLaVA (CLIP vision tower + Llama) with its processor to ``path``."""
     import torch
-    from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
-    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+    from transformers import CLIPVisionConfig, LlavaForConditionalGeneration
+
+    from lma.models.llava import llava_config_and_processor
 
     tokenizer = bpe_tokenizer(extra_special=VLM_SPECIAL)
-    image_size, patch = 32, 8
     vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                              image_size=image_size, patch_size=patch, projection_dim=32)
-    config = LlavaConfig(vision_config=vision, text_config=llama_config(tokenizer),
-                         image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
-                         vision_feature_select_strategy="default", vision_feature_layer=-1,
-                         pad_token_id=tokenizer.pad_token_id)
+                              image_size=32, patch_size=8, projection_dim=32)
+    config, processor = llava_config_and_processor(tokenizer, vision, llama_config(tokenizer))
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(config)
-    size = {"shortest_edge": image_size}
-    crop = {"height": image_size, "width": image_size}
-    processor = LlavaProcessor(
-        image_processor=CLIPImageProcessorPil(size=size, crop_size=crop), tokenizer=tokenizer,
-        patch_size=patch, vision_feature_select_strategy="default", chat_template=CHATML_WITH_IMAGES,
-        num_additional_image_tokens=1,  # CLIP's CLS token
-    )
     return _save(path, model, processor)
 
 

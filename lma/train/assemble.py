@@ -8,7 +8,7 @@ model (transformers' ``LlavaForConditionalGeneration``) of
   the training runs, trained in full;
 - LLaVA's two-layer projector, from the tower's patch features to the language model's width;
 - the given language model with its trained weights and tokenizer, plus an ``<image>`` token,
-  rendering chats with :data:`lma.models.chatml.CHATML_WITH_IMAGES` (ChatML, as SmolLM2).
+  rendering chats as ChatML, as SmolLM2 does (:mod:`lma.models.llava` pairs config and processor).
 
 The tower reads the frame at ``image_size`` pixels in ``patch``-pixel squares, one image token per
 square (CLIP's class token is dropped): BabyAI's 7x7 view at 16 pixels a tile is 112/16, one
@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lma.errors import LmaError
-from lma.models.chatml import CHATML_WITH_IMAGES, IMAGE_TOKEN
+from lma.models.chatml import IMAGE_TOKEN
+from lma.models.llava import llava_config_and_processor
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,7 @@ def assemble_vlm(language_model: Any, tokenizer: Any, spec: VisionSpec, seed: in
     ``seed``. ``tokenizer`` gains the ``<image>`` token (and the embeddings a row for it).
     """
     import torch
-    from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
-    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+    from transformers import CLIPVisionConfig, LlavaForConditionalGeneration
 
     if not hasattr(language_model, "model") or not hasattr(language_model, "lm_head"):
         raise LmaError(f"{type(language_model).__name__} is not a causal language model with a decoder and an "
@@ -73,21 +73,11 @@ def assemble_vlm(language_model: Any, tokenizer: Any, spec: VisionSpec, seed: in
     vision = CLIPVisionConfig(hidden_size=spec.width, intermediate_size=4 * spec.width,
                               num_hidden_layers=spec.layers, num_attention_heads=spec.width // 64,
                               image_size=spec.image_size, patch_size=spec.patch, projection_dim=spec.width)
-    config = LlavaConfig(vision_config=vision, text_config=text_config,
-                         image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
-                         vision_feature_select_strategy="default", vision_feature_layer=-1,
-                         pad_token_id=tokenizer.pad_token_id,
-                         tie_word_embeddings=getattr(text_config, "tie_word_embeddings", False))
+    config, processor = llava_config_and_processor(
+        tokenizer, vision, text_config, tie_word_embeddings=getattr(text_config, "tie_word_embeddings", False))
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(config)
     model.model.language_model.load_state_dict(language_model.model.state_dict())
     model.lm_head.load_state_dict(language_model.lm_head.state_dict())
     model.tie_weights()
-    size = {"shortest_edge": spec.image_size}
-    crop = {"height": spec.image_size, "width": spec.image_size}
-    processor = LlavaProcessor(
-        image_processor=CLIPImageProcessorPil(size=size, crop_size=crop), tokenizer=tokenizer,
-        patch_size=spec.patch, vision_feature_select_strategy="default", chat_template=CHATML_WITH_IMAGES,
-        num_additional_image_tokens=1,  # CLIP's class token, dropped by the "default" strategy
-    )
     return model, processor

@@ -66,6 +66,8 @@ def chromium_args(proxy_port: int, models_dir: str) -> list[str]:
     """
     return [
         "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-smooth-scrolling",
+        "--disable-partial-raster",  # re-raster whole tiles: a screenshot depends on the page, not on
+        # which parts were repainted before it (partial raster left antialiased edges 1 level off)
         f"--proxy-server=http://127.0.0.1:{proxy_port}",
         "--proxy-bypass-list=<-loopback>",  # without it Chromium goes to loopback directly
         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",  # no DNS lookups of its own

@@ -20,6 +20,9 @@ for the kinds ``goto``, ``pickup``, ``open``, ``putnext`` and ``pick_up_seq_go_t
 - **Frame-only text** (``text="goal"``, ``--env-arg text=goal``): the observation text is cut to
   the goal and what the agent carries; where things are must be read off the frame. For
   vision-language planners, and for the blank-frame ablation that shows whether they look.
+- **Scene**: ``obs["data"]["scene"]`` holds the view's sentences without the carried object, in
+  both text modes: what a captioner should say of the frame (``lma finetune --caption`` learns to
+  write it; ``benchmarks/caption_accuracy.py`` scores captions against it).
 - **Tools**: BALROG's six actions (no ``done``), named as identifiers, with BALROG's descriptions.
 - **Success**: the episode terminated with a positive reward (BALROG's score is 1 per such episode).
 
@@ -126,11 +129,11 @@ class BalrogEnv(BabyAIEnv):
     def _observe(self, raw: dict[str, Any]) -> Observation:
         level = self.inner.unwrapped
         descriptions = babyai_text_descriptions(level)
-        if self.text == "goal":
-            descriptions = [d for d in descriptions if d.startswith("You carry ")]
-        observation = balrog_observation(descriptions)
+        carried = [d for d in descriptions if d.startswith("You carry ")]
+        observation = balrog_observation(carried if self.text == "goal" else descriptions)
         text = "\n".join(filter(None, [f"Your goal is to {raw['mission']}.", observation]))
-        data = {"goal": raw["mission"], "kind": level.kind, "observation": observation, "max_steps": level.max_steps}
+        data = {"goal": raw["mission"], "kind": level.kind, "observation": observation, "max_steps": level.max_steps,
+                "scene": balrog_observation([d for d in descriptions if d not in carried])}
         return LazyObservation(text=text, image=self.defer(lambda: level.get_pov_render(tile_size=POV_TILE_SIZE)),
                                data=data)
 

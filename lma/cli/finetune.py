@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lma.errors import LmaError
 from lma.planning.prompt import DEFAULT_HISTORY
-from lma.train.assemble import VisionSpec
+from lma.train.assemble import LanguageSpec, VisionSpec
 from lma.train.finetune import DEFAULT_BASE
 
 HELP = "fine-tune a local planner on recorded trajectories (Type II)"
@@ -39,6 +39,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--new-vision", metavar="SIZE/PATCH[/WIDTH/LAYERS]",
                    help="give a text base a new vision tower, trained from the runs' frames with the model "
                         "(e.g. 112/16 for BabyAI's POV frames: one image token per tile)")
+    p.add_argument("--new-language", metavar="WIDTH/LAYERS",
+                   help="with --new-vision: a new small language model (the base's tokenizer only) in place of the "
+                        "base's, trained in full; cheap enough on a CPU for a captioner (e.g. 128/2)")
+    p.add_argument("--caption", action="store_true",
+                   help="train a scene captioner, not a planner: each frame -> the env's own sentences for it "
+                        "(envs with data['scene']); use it with --perceiver scene:transformers:OUT")
     p.add_argument("--save-every", type=int, metavar="STEPS",
                    help="keep a checkpoint every STEPS optimizer steps; the same command run again resumes")
     p.add_argument("--seed", type=int, default=0)
@@ -89,13 +95,18 @@ def main(args: argparse.Namespace) -> int:
         return 0
     info = finetune(sources, args.base or DEFAULT_BASE, args.out, settings, args.history, args.save_data,
                     freeze_vision=args.freeze_vision,
-                    new_vision=VisionSpec.parse(args.new_vision) if args.new_vision else None)
+                    new_vision=VisionSpec.parse(args.new_vision) if args.new_vision else None,
+                    new_language=LanguageSpec.parse(args.new_language) if args.new_language else None,
+                    caption=args.caption)
     f = info["figures"]
     print(f"trained on {f['examples']} examples from {info['episodes']} episodes: {f['steps']} optimizer steps, "
           f"loss {f['train_loss']}, {f['seconds']:.0f}s, {f['tokens_per_second']} tokens/s on {f['device']}",
           file=sys.stderr)
     if args.adapter_only:
         print(f"saved the adapter in {args.out}; merge it with: lma finetune --merge {args.out} --out DIR")
+    elif args.caption:
+        print(f"saved {args.out}; use it with: lma run --agent type2 --perceiver scene:transformers:{args.out} "
+              "--env ENV --env-arg text=goal")
     else:
         print(f"saved {args.out}; use it with: lma run --agent type2 --model transformers:{args.out} --env ENV")
     return 0

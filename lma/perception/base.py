@@ -12,6 +12,7 @@ entry-point group). A perceiver that takes a target gets it after a colon:
 passthrough    the observation text; the frame to planners whose model takes images
 blank-frame    the text, and a black frame instead of the real one (does a VLM planner look?)
 caption        a VLM describes the frame in words for a text-only planner (:mod:`lma.perception.caption`)
+scene          a captioner trained here writes the env's own sentences for the frame (same module)
 ocr            the text on the frame, with boxes, read by RapidOCR (:mod:`lma.perception.ocr`)
 a11y           the accessibility view: elements with ids, roles and labels (:mod:`lma.perception.elements`)
 som            set-of-marks: numbered boxes drawn on the frame, ids = the tools' element ids

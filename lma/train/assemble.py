@@ -10,6 +10,11 @@ model (transformers' ``LlavaForConditionalGeneration``) of
 - the given language model with its trained weights and tokenizer, plus an ``<image>`` token,
   rendering chats as ChatML, as SmolLM2 does (:mod:`lma.models.llava` pairs config and processor).
 
+A captioner needs no language model's knowledge, only its tokenizer: ``--new-language
+WIDTH/LAYERS`` (:func:`new_language_model`) puts a small Llama decoder drawn at random in its place,
+which keeps training cheap enough for a CPU (the output layer over the tokenizer's vocabulary is
+most of its cost).
+
 The tower reads the frame at ``image_size`` pixels in ``patch``-pixel squares, one image token per
 square (CLIP's class token is dropped): BabyAI's 7x7 view at 16 pixels a tile is 112/16, one
 token per tile. The processor resizes the shorter side to ``image_size`` and crops the centre, so
@@ -53,6 +58,41 @@ class VisionSpec:
         if spec.width % 64:
             raise LmaError(f"--new-vision {text!r}: the width must be a multiple of 64 (one attention head per 64)")
         return spec
+
+
+@dataclass(frozen=True)
+class LanguageSpec:
+    """A new language model's shape: ``width`` features, ``layers`` Llama blocks."""
+
+    width: int = 128
+    layers: int = 2
+
+    @classmethod
+    def parse(cls, text: str) -> LanguageSpec:
+        """``WIDTH/LAYERS`` (``128/2``)."""
+        try:
+            width, layers = (int(p) for p in text.split("/"))
+        except ValueError:
+            raise LmaError(f"--new-language {text!r}: expected WIDTH/LAYERS in positive whole numbers, "
+                           "e.g. 128/2") from None
+        if width <= 0 or layers <= 0 or width % 64:
+            raise LmaError(f"--new-language {text!r}: both positive, the width a multiple of 64 "
+                           "(one attention head per 64)")
+        return cls(width, layers)
+
+
+def new_language_model(tokenizer: Any, spec: LanguageSpec, seed: int = 0) -> Any:
+    """A Llama causal LM over ``tokenizer``'s vocabulary, shaped by ``spec``, drawn from ``seed``."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=spec.width, intermediate_size=4 * spec.width,
+                         num_hidden_layers=spec.layers, num_attention_heads=spec.width // 64,
+                         num_key_value_heads=spec.width // 64, max_position_embeddings=2048,
+                         tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(config)
 
 
 def assemble_vlm(language_model: Any, tokenizer: Any, spec: VisionSpec, seed: int = 0) -> tuple[Any, Any]:

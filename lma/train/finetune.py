@@ -35,7 +35,7 @@ from typing import Any
 
 from lma.errors import LmaError
 from lma.planning.prompt import DEFAULT_HISTORY, LAYOUT
-from lma.train.assemble import VisionSpec, assemble_vlm
+from lma.train.assemble import LanguageSpec, VisionSpec, assemble_vlm, new_language_model
 
 INFO_FILE = "lma-finetune.json"
 DEFAULT_BASE = "llamacpp:smollm2-135m"
@@ -77,13 +77,18 @@ def run_fingerprint(examples: list[Any], base: str, settings: Any) -> str:
 
 def finetune(sources: list[str], base: str, out: str | Path, settings: Any, history: int | None = None,
              save_data: str | None = None, freeze_vision: bool = False,
-             new_vision: VisionSpec | None = None) -> dict[str, Any]:
+             new_vision: VisionSpec | None = None, new_language: LanguageSpec | None = None,
+             caption: bool = False) -> dict[str, Any]:
     """Build the data, train, and write the model to ``out`` atomically; returns its info.
 
     A vision-language base (a transformers folder with a vision tower) trains on each step's
     frame plus its prompt (:mod:`lma.train.vlm`); any other on the prompts alone, unless
-    ``new_vision`` gives it a new vision tower first (:mod:`lma.train.assemble`).
+    ``new_vision`` gives it a new vision tower first (:mod:`lma.train.assemble`; ``new_language``
+    puts a new small language model with the base's tokenizer in place of the base's). With
+    ``caption`` the model learns to write each frame's scene instead of the planner's call
+    (:mod:`lma.train.captions`).
     """
+    from lma.train.captions import collect_scene_examples
     from lma.train.data import collect_examples, save_examples
     from lma.train.trainer import load_base, train
     from lma.train.vlm import collect_frame_examples, is_vlm_folder, load_vlm_base, train_vlm
@@ -95,31 +100,42 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
     if new_vision is not None:
         check_new_vision(base, vision, settings, freeze_vision)
         vision = True
+    check_new_language(new_language, new_vision, settings)
+    if new_language is not None and settings.lr is None:  # from scratch: the fine-tuning default would crawl
+        settings = dataclasses.replace(settings, lr=1e-3)
     if vision and save_data:
         raise LmaError("--save-data writes text examples; a vision-language planner trains from run folders")
     if freeze_vision and not vision:
         raise LmaError(f"--freeze-vision: {base} is not a vision-language model")
+    if caption and not vision:
+        raise LmaError(f"--caption: {base} does not see; a captioner needs a vision-language base or --new-vision")
     if vision:
-        frames = collect_frame_examples(sources, history)
+        frames = collect_scene_examples(sources) if caption else collect_frame_examples(sources, history)
         examples: list[Any] = frames
         episodes = len({e.source.rsplit("#", 1)[0] for e in frames})
     else:
         examples, episodes = collect_examples(sources, history)
         if save_data:
             save_examples(examples, save_data)
-    made_from = base if new_vision is None else f"{base} + new vision {new_vision}"
+    made_from = base if new_vision is None else f"{base} + new vision {new_vision} + {new_language or 'its LM'}"
     fingerprint = run_fingerprint(examples, made_from, settings)
     checkpoints = checkpoint_folder(Path(out), fingerprint) if settings.save_every else None
     if new_vision is not None:
-        model, tokenizer = assemble_vlm(*load_base(base), new_vision, settings.seed)
+        language_model, tokenizer = load_base(base)
+        if new_language is not None:
+            language_model = new_language_model(tokenizer, new_language, settings.seed)
+        model, tokenizer = assemble_vlm(language_model, tokenizer, new_vision, settings.seed)
     else:
         model, tokenizer = load_vlm_base(base) if vision else load_base(base)
     info = {"base": base, "from": list(sources), "episodes": episodes, "history": history,
-            "prompt_layout": LAYOUT, "settings": vars(settings), "vision": vision}
+            "prompt_layout": LAYOUT, "settings": vars(settings), "vision": vision,
+            "task": "caption" if caption else "plan"}
     if vision:
         info["freeze_vision"] = freeze_vision
     if new_vision is not None:
         info["new_vision"] = dataclasses.asdict(new_vision)
+    if new_language is not None:
+        info["new_language"] = dataclasses.asdict(new_language)
 
     def write(tmp: Path) -> None:
         if vision:
@@ -147,6 +163,16 @@ def check_new_vision(base: str, vision: bool, settings: Any, freeze_vision: bool
     if settings.adapter_only:
         raise LmaError("--adapter-only: a model with a new vision tower is saved whole, tower included "
                        "(drop --adapter-only)")
+
+
+def check_new_language(new_language: LanguageSpec | None, new_vision: VisionSpec | None, settings: Any) -> None:
+    """Refuse what a new language model cannot do: it comes with a new tower, and trains in full."""
+    if new_language is None:
+        return
+    if new_vision is None:
+        raise LmaError("--new-language goes with --new-vision: it makes a small VLM here, tower and language model new")
+    if settings.lora:
+        raise LmaError("--lora: a new language model has nothing to adapt and trains in full (drop --lora)")
 
 
 def merge(adapter_dir: str, out: str | Path, base: str | None = None) -> dict[str, Any]:

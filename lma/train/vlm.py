@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lma.core import EpisodeResult
 from lma.errors import LmaError
 from lma.models.base import Message
@@ -34,11 +36,12 @@ LM_LINEAR = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj
 
 @dataclass
 class FrameExample:
-    """One step: the prompt (ending with the user message the frame goes with), the call, the frame."""
+    """One step: the prompt (ending with the user message the frame goes with), the answer to train
+    (a planner's call, a captioner's scene), the frame (a recorded file, or an H x W x 3 array)."""
 
     messages: list[Message]
     target: str
-    image: Path
+    image: Path | np.ndarray
     source: str
 
 
@@ -145,7 +148,8 @@ def encode(example: FrameExample, processor: Any, max_length: int) -> dict[str, 
     from lma.models.transformers_backend import chat_prompt
 
     try:
-        image = Image.open(example.image).convert("RGB")
+        image = (Image.fromarray(example.image) if isinstance(example.image, np.ndarray)
+                 else Image.open(example.image).convert("RGB"))
     except OSError as exc:
         raise TrainingDataError(f"{example.source}: the frame {example.image} is not a readable image ({exc})") from None
     prompt = chat_prompt(processor, example.messages, 1, structured=True)

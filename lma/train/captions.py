@@ -1,0 +1,67 @@
+"""Training data for scene captioners (``lma finetune --caption``): frames -> the env's own sentences.
+
+A captioner learns to say of a frame what the env says of the state it shows: envs whose
+observations carry ``data["scene"]`` (the BALROG BabyAI envs: the view's BabyAI-Text sentences)
+give one :class:`~lma.train.vlm.FrameExample` per step, the frame with :func:`scene_request` as
+prompt and the scene as target. The episodes of the run folders are replayed in their envs from
+their seeds (as :mod:`lma.train.data` rebuilds prompts), so the frames and scenes come from the
+env itself: runs recorded without frames, or with the frame-only text (``text=goal``), train a
+captioner all the same, and every episode counts, successful or not (a scene is true either way).
+The replay checks each observation text against the recorded one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lma.perception.caption import scene_request
+from lma.run.recording import RunDir
+from lma.train.data import TrainingDataError
+from lma.train.vlm import FrameExample
+
+
+def episode_scenes(rows: list[dict[str, Any]], env_id: str, seed: int, source: str,
+                   env_kwargs: dict[str, Any]) -> list[FrameExample]:
+    """The frame and scene before every recorded call of one episode, replayed."""
+    from lma.core import ToolCall
+    from lma.envs import make
+
+    env = make(env_id, **env_kwargs)
+    try:
+        obs, _ = env.reset(seed=seed)
+        examples = []
+        for row in rows:
+            if row.get("observation", "") != obs.get("text", ""):
+                raise TrainingDataError(f"{source} step {row['step']}: the replayed observation differs from the "
+                                        "recorded one (a different env version or non-deterministic env?)")
+            scene, image = (obs.get("data") or {}).get("scene"), obs.get("image")
+            if scene is None or image is None:
+                raise TrainingDataError(f"{env_id} gives no frame with a data['scene'] (the sentences a captioner "
+                                        "learns to write): captioners train on envs that say what their frames show")
+            examples.append(FrameExample(scene_request(), str(scene), np.array(image), f"{source}#{row['step']}"))
+            if not row.get("call"):
+                break
+            obs, *_ = env.step(ToolCall(row["call"]["name"], row["call"].get("args") or {}))
+        return examples
+    finally:
+        env.close()
+
+
+def collect_scene_examples(sources: list[str | Path]) -> list[FrameExample]:
+    """Every step of every episode of the run folders as a captioning example."""
+    examples: list[FrameExample] = []
+    for path in sources:
+        if str(path).endswith(".jsonl"):
+            raise TrainingDataError(f"{path}: a captioner trains from run folders (replayed in their envs), "
+                                    "not from saved text examples")
+        run = RunDir.open(path)
+        for result in run.results():
+            env_kwargs = (run.config().get("env_args") or {}).get(result.env, {})
+            source = f"{run.path.name}/{result.episode_id}"
+            examples += episode_scenes(run.trajectory(result.episode_id), result.env, result.seed, source, env_kwargs)
+    if not examples:
+        raise TrainingDataError(f"no episode with steps in {', '.join(map(str, sources))}")
+    return examples

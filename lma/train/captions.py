@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from lma.core import EpisodeResult
 from lma.perception.caption import scene_request
 from lma.run.recording import RunDir
 from lma.train.data import TrainingDataError
-from lma.train.vlm import FrameExample
+from lma.train.vlm import FrameExample, examples_from_runs
 
 
 def episode_scenes(rows: list[dict[str, Any]], env_id: str, seed: int, source: str,
@@ -52,16 +53,11 @@ def episode_scenes(rows: list[dict[str, Any]], env_id: str, seed: int, source: s
 
 def collect_scene_examples(sources: list[str | Path]) -> list[FrameExample]:
     """Every step of every episode of the run folders as a captioning example."""
-    examples: list[FrameExample] = []
-    for path in sources:
-        if str(path).endswith(".jsonl"):
-            raise TrainingDataError(f"{path}: a captioner trains from run folders (replayed in their envs), "
-                                    "not from saved text examples")
-        run = RunDir.open(path)
-        for result in run.results():
-            env_kwargs = (run.config().get("env_args") or {}).get(result.env, {})
-            source = f"{run.path.name}/{result.episode_id}"
-            examples += episode_scenes(run.trajectory(result.episode_id), result.env, result.seed, source, env_kwargs)
-    if not examples:
-        raise TrainingDataError(f"no episode with steps in {', '.join(map(str, sources))}")
-    return examples
+
+    def of_episode(run: RunDir, result: EpisodeResult) -> list[FrameExample]:
+        env_kwargs = (run.config().get("env_args") or {}).get(result.env, {})
+        return episode_scenes(run.trajectory(result.episode_id), result.env, result.seed,
+                              f"{run.path.name}/{result.episode_id}", env_kwargs)
+
+    return examples_from_runs(sources, of_episode, "a captioner trains from run folders (replayed in their envs)",
+                              successful_only=False)

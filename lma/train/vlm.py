@@ -17,6 +17,7 @@ must learn; a pretrained one is usually kept). Without LoRA everything but a fro
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,17 +66,25 @@ def frame_examples(run: RunDir, result: EpisodeResult, history: int) -> list[Fra
 
 def collect_frame_examples(sources: list[str | Path], history: int) -> list[FrameExample]:
     """The steps of the successful episodes of run folders, each with its frame."""
+    return examples_from_runs(sources, lambda run, result: frame_examples(run, result, history),
+                              "a vision-language planner trains from run folders (their frames)")
+
+
+def examples_from_runs(sources: list[str | Path], of_episode: Callable[[RunDir, EpisodeResult], list[FrameExample]],
+                       trains_from: str, successful_only: bool = True) -> list[FrameExample]:
+    """``of_episode`` of every (successful) episode of the run folders; data files are refused
+    with ``trains_from`` saying why."""
     examples: list[FrameExample] = []
     for path in sources:
         if str(path).endswith(".jsonl"):
-            raise TrainingDataError(f"{path}: a vision-language planner trains from run folders (their frames), "
-                                    "not from saved text examples")
+            raise TrainingDataError(f"{path}: {trains_from}, not from saved text examples")
         run = RunDir.open(path)
         for result in run.results():
-            if result.success and not result.error:
-                examples += frame_examples(run, result, history)
+            if not successful_only or (result.success and not result.error):
+                examples += of_episode(run, result)
     if not examples:
-        raise TrainingDataError(f"no successful episode with steps in {', '.join(map(str, sources))}")
+        which = "episode" if not successful_only else "successful episode"
+        raise TrainingDataError(f"no {which} with steps in {', '.join(map(str, sources))}")
     return examples
 
 

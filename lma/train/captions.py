@@ -4,10 +4,10 @@ A captioner learns to say of a frame what the env says of the state it shows: en
 observations carry ``data["scene"]`` (the BALROG BabyAI envs: the view's BabyAI-Text sentences)
 give one :class:`~lma.train.vlm.FrameExample` per step, the frame with :func:`scene_request` as
 prompt and the scene as target. The episodes of the run folders are replayed in their envs from
-their seeds (as :mod:`lma.train.data` rebuilds prompts), so the frames and scenes come from the
-env itself: runs recorded without frames, or with the frame-only text (``text=goal``), train a
-captioner all the same, and every episode counts, successful or not (a scene is true either way).
-The replay checks each observation text against the recorded one.
+their seeds (:func:`lma.train.data.replay`, which rebuilds planner prompts too, and checks each
+observation text against the recorded one), so the frames and scenes come from the env itself:
+runs recorded without frames, or with the frame-only text (``text=goal``), train a captioner all
+the same, and every episode counts, successful or not (a scene is true either way).
 """
 
 from __future__ import annotations
@@ -20,35 +20,21 @@ import numpy as np
 from lma.core import EpisodeResult
 from lma.perception.caption import scene_request
 from lma.run.recording import RunDir
-from lma.train.data import TrainingDataError
+from lma.train.data import TrainingDataError, replay
 from lma.train.vlm import FrameExample, examples_from_runs
 
 
 def episode_scenes(rows: list[dict[str, Any]], env_id: str, seed: int, source: str,
                    env_kwargs: dict[str, Any]) -> list[FrameExample]:
-    """The frame and scene before every recorded call of one episode, replayed."""
-    from lma.core import ToolCall
-    from lma.envs import make
-
-    env = make(env_id, **env_kwargs)
-    try:
-        obs, _ = env.reset(seed=seed)
-        examples = []
-        for row in rows:
-            if row.get("observation", "") != obs.get("text", ""):
-                raise TrainingDataError(f"{source} step {row['step']}: the replayed observation differs from the "
-                                        "recorded one (a different env version or non-deterministic env?)")
-            scene, image = (obs.get("data") or {}).get("scene"), obs.get("image")
-            if scene is None or image is None:
-                raise TrainingDataError(f"{env_id} gives no frame with a data['scene'] (the sentences a captioner "
-                                        "learns to write): captioners train on envs that say what their frames show")
-            examples.append(FrameExample(scene_request(), str(scene), np.array(image), f"{source}#{row['step']}"))
-            if not row.get("call"):
-                break
-            obs, *_ = env.step(ToolCall(row["call"]["name"], row["call"].get("args") or {}))
-        return examples
-    finally:
-        env.close()
+    """The frame and scene of every recorded step of one episode, replayed (:func:`lma.train.data.replay`)."""
+    examples = []
+    for row, obs, _ in replay(rows, env_id, seed, source, env_kwargs):
+        scene, image = (obs.get("data") or {}).get("scene"), obs.get("image")
+        if scene is None or image is None:
+            raise TrainingDataError(f"{env_id} gives no frame with a data['scene'] (the sentences a captioner "
+                                    "learns to write): captioners train on envs that say what their frames show")
+        examples.append(FrameExample(scene_request(), str(scene), np.array(image), f"{source}#{row['step']}"))
+    return examples
 
 
 def collect_scene_examples(sources: list[str | Path]) -> list[FrameExample]:

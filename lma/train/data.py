@@ -21,11 +21,12 @@ trajectory from another version of the env is refused rather than trained on wro
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lma.core import EpisodeResult, StepRecord, ToolCall
+from lma.core import EpisodeResult, Observation, StepRecord, ToolCall
 from lma.errors import LmaError
 from lma.models.base import Message
 from lma.planning.prompt import DEFAULT_HISTORY, Turn, call_text, plan_input, render
@@ -121,37 +122,51 @@ def recorded_steps(rows: list[dict[str, Any]]) -> list[Step] | None:
     return steps
 
 
-def replayed_steps(rows: list[dict[str, Any]], env_id: str, seed: int, source: str, history: int,
-                   env_kwargs: dict[str, Any]) -> list[Step]:
-    """Prompts rebuilt by replaying the episode; see the module docstring."""
+def replay(rows: list[dict[str, Any]], env_id: str, seed: int, source: str,
+           env_kwargs: dict[str, Any]) -> Iterator[tuple[dict[str, Any], Observation, Any]]:
+    """The episode replayed in its env from its seed: every recorded row with the observation it was
+    made from (checked against the recorded text) and the env, which then takes the row's call.
+    The env is closed when the replay ends, fails, or its reader stops."""
     from lma.envs import make
-    from lma.tools.base import validate_call
 
     env = make(env_id, **env_kwargs)
     try:
         obs, _ = env.reset(seed=seed)
-        goal = str(obs.get("data", {}).get("goal") or obs.get("text", "").split("\n")[0])
-        turns: list[Turn] = []
-        steps = []
         for row in rows:
-            where = f"{source} step {row['step']}"
             if row.get("observation", "") != obs.get("text", ""):
-                raise TrainingDataError(f"{where}: the replayed observation differs from the recorded one "
-                                        f"(a different env version or non-deterministic env?)")
+                raise TrainingDataError(f"{source} step {row['step']}: the replayed observation differs from the "
+                                        "recorded one (a different env version or non-deterministic env?)")
+            yield row, obs, env
             call = _call(row)
-            if call is None:
-                continue
-            tools = list(env.unwrapped.tools)
-            problem = validate_call(call, tools)
-            if problem:
-                raise TrainingDataError(f"{where}: recorded call {call} does not fit the env's tools: {problem}")
-            steps.append(Step(render(plan_input(obs.get("text", ""), tools, turns, goal=goal, history=history)),
-                              call_text(call), _trained(row)))
-            obs, *_ = env.step(call)
-            turns.append(_turn(row, call))
-        return steps
+            if call is not None:
+                obs, *_ = env.step(call)
     finally:
         env.close()
+
+
+def replayed_steps(rows: list[dict[str, Any]], env_id: str, seed: int, source: str, history: int,
+                   env_kwargs: dict[str, Any]) -> list[Step]:
+    """Prompts rebuilt by replaying the episode; see the module docstring."""
+    from lma.tools.base import validate_call
+
+    goal: str | None = None
+    turns: list[Turn] = []
+    steps = []
+    for row, obs, env in replay(rows, env_id, seed, source, env_kwargs):
+        if goal is None:  # the goal as the agent takes it, from the first observation
+            goal = str(obs.get("data", {}).get("goal") or obs.get("text", "").split("\n")[0])
+        call = _call(row)
+        if call is None:
+            continue
+        tools = list(env.unwrapped.tools)
+        problem = validate_call(call, tools)
+        if problem:
+            raise TrainingDataError(f"{source} step {row['step']}: recorded call {call} does not fit the env's "
+                                    f"tools: {problem}")
+        steps.append(Step(render(plan_input(obs.get("text", ""), tools, turns, goal=goal, history=history)),
+                          call_text(call), _trained(row)))
+        turns.append(_turn(row, call))
+    return steps
 
 
 def episode_examples(run: RunDir, result: EpisodeResult, history: int) -> list[Example]:

@@ -187,7 +187,8 @@ def test_gguf_export_of_the_embedded_model_is_served_by_llamacpp(tmp_path):
 
 @pytest.mark.parametrize("lora", [False, True])
 def test_target_loss_is_the_models_own_loss(expert_run, tiny_model, lora):
-    """The output layer applied at the target positions only gives the loss of the full forward."""
+    """The output layer applied at the target positions only gives the loss of the full forward,
+    and the batch without an attention mask gives the loss of the padding-masked one."""
     import torch
 
     from lma.train.trainer import collate, target_loss
@@ -199,8 +200,11 @@ def test_target_loss_is_the_models_own_loss(expert_run, tiny_model, lora):
         model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
     rows = [encode(e, tokenizer, 4096) for e in collect_examples([expert_run], 4)[0][:3]]
     batch = collate(tokenizer.pad_token_id)(rows)
+    lengths = [len(r["input_ids"]) for r in rows]
+    assert len(set(lengths)) > 1  # the batch is padded
+    mask = torch.tensor([[1] * n + [0] * (max(lengths) - n) for n in lengths])
     with torch.no_grad():
-        assert torch.allclose(target_loss(model, batch), model(**batch).loss, atol=1e-5)
+        assert torch.allclose(target_loss(model, batch), model(**batch, attention_mask=mask).loss, atol=1e-5)
 
 
 def test_a_killed_run_resumes_from_its_last_checkpoint(expert_run, tiny_model, tmp_path):

@@ -116,15 +116,20 @@ def encode(example: Example, tokenizer: Any, max_length: int) -> dict[str, list[
 
 
 def collate(pad_id: int) -> Any:
-    """Right-pads a batch; padded positions are masked out of attention and loss."""
+    """Right-pads a batch; padded positions are out of the loss.
+
+    No attention mask: in a causal model a token attends only to earlier ones, so padding on the
+    right is never seen by a real token, and its positions count from 0 as without padding. The
+    loss is the masked one exactly, and attention takes its fused causal path (1.6x faster on the
+    CPU than with a padding mask).
+    """
     import torch
 
     def collate_batch(rows: list[dict[str, list[int]]]) -> dict[str, Any]:
         width = max(len(r["input_ids"]) for r in rows)
         ids = [r["input_ids"] + [pad_id] * (width - len(r["input_ids"])) for r in rows]
         labels = [r["labels"] + [-100] * (width - len(r["labels"])) for r in rows]
-        mask = [[1] * len(r["input_ids"]) + [0] * (width - len(r["input_ids"])) for r in rows]
-        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(mask)}
+        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels)}
 
     return collate_batch
 
@@ -144,7 +149,7 @@ def target_loss(model: Any, inputs: dict[str, Any]) -> Any:
     decoder, head = base.get_decoder(), base.get_output_embeddings()
     if decoder is None or head is None or decoder is base:
         return model(**inputs).loss
-    hidden = decoder(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).last_hidden_state
+    hidden = decoder(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask")).last_hidden_state
     labels = inputs["labels"][:, 1:]
     wanted = labels != -100
     logits = head(hidden[:, :-1][wanted]).float()
@@ -155,10 +160,16 @@ def _trainer_class() -> Any:
     from transformers import Trainer
 
     class TargetTrainer(Trainer):
-        """The transformers Trainer with :func:`target_loss`."""
+        """The transformers Trainer with :func:`target_loss`, under the run's bfloat16 autocast:
+        the Trainer applies it by wrapping the model's ``forward``, which the decoder-and-head
+        path does not call (without this it trained in float32, 2.5x slower on this CPU)."""
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # type: ignore[override]
-            loss = target_loss(model, inputs)
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=self.args.bf16):
+                loss = target_loss(model, inputs)
             return (loss, None) if return_outputs else loss
 
     return TargetTrainer
@@ -193,7 +204,7 @@ def train(model: Any, tokenizer: Any, examples: list[Example], settings: TrainSe
         from peft import LoraConfig, get_peft_model
 
         model = get_peft_model(model, LoraConfig(r=settings.lora_rank, lora_alpha=2 * settings.lora_rank,
-                                                 lora_dropout=0.05, target_modules="all-linear",
+                                                 lora_dropout=0.0, target_modules="all-linear",
                                                  task_type="CAUSAL_LM"))
     return fit(model, rows, len(examples), collate(tokenizer.pad_token_id), settings, work_dir, checkpoints)
 

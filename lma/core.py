@@ -28,6 +28,12 @@ class Observation(TypedDict, total=False):
     data: dict[str, Any]
 
 
+def goal_of(obs: Observation) -> str:
+    """The episode's goal as agents take it from its first observation: ``data["goal"]`` when the
+    env gives one, else the text's first line (the runner and the training data must agree)."""
+    return str(obs.get("data", {}).get("goal") or obs.get("text", "").split("\n")[0])
+
+
 @dataclass(frozen=True)
 class ToolCall:
     """One action: the name of a tool and its arguments, validated against the tool's schema."""

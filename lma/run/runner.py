@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import gymnasium as gym
 
 from lma.agents.base import Agent
-from lma.core import Decision, EpisodeResult, StepRecord, Task, ToolCall, Usage
+from lma.core import Decision, EpisodeResult, StepRecord, Task, ToolCall, Usage, goal_of
 from lma.envs import make
 from lma.envs.observation import release
 from lma.errors import describe_error
@@ -143,7 +143,7 @@ class _Episode:
             env = self.env
             obs, info = call(lambda: env.reset(seed=task.seed), self.step_timeout, "reset")
             release(obs)
-            task.goal = task.goal or str(obs.get("data", {}).get("goal") or obs.get("text", "").split("\n")[0])
+            task.goal = task.goal or goal_of(obs)
             agent.reset(task, env)
             max_steps = task.max_steps or getattr(env.unwrapped, "max_episode_steps", None) or DEFAULT_MAX_STEPS
             for step in range(max_steps):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lma.core import EpisodeResult, Observation, StepRecord, ToolCall
+from lma.core import EpisodeResult, Observation, StepRecord, ToolCall, goal_of
 from lma.errors import LmaError
 from lma.models.base import Message
 from lma.planning.prompt import DEFAULT_HISTORY, Turn, call_text, plan_input, render
@@ -153,8 +153,7 @@ def replayed_steps(rows: list[dict[str, Any]], env_id: str, seed: int, source: s
     turns: list[Turn] = []
     steps = []
     for row, obs, env in replay(rows, env_id, seed, source, env_kwargs):
-        if goal is None:  # the goal as the agent takes it, from the first observation
-            goal = str(obs.get("data", {}).get("goal") or obs.get("text", "").split("\n")[0])
+        goal = goal_of(obs) if goal is None else goal
         call = _call(row)
         if call is None:
             continue

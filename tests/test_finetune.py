@@ -146,6 +146,9 @@ def test_adapter_only_then_merge_and_full_finetuning(expert_run, tiny_model, tmp
     (["--base", "openai:http://127.0.0.1:9/v1#x"], "cannot fine-tune 'openai:"),
     (["--base", "transformers:/nonexistent/model"], "base model folder not found"),
     (["--max-length", "8"], "longer than --max-length 8"),
+    (["--lora-layers", "1"], "--lora-layers needs --lora"),
+    (["--lora", "--lora-layers", "0"], "--lora-layers must be positive"),
+    (["--lora", "--lora-layers", "3"], "--lora-layers 3: the model has 2 decoder layers (give 1 to 2)"),
 ])
 def test_bad_bases_and_settings_fail_cleanly_without_output(expert_run, tiny_model, tmp_path, capsys, args, message):
     out = tmp_path / "out"
@@ -205,6 +208,40 @@ def test_target_loss_is_the_models_own_loss(expert_run, tiny_model, lora):
     mask = torch.tensor([[1] * n + [0] * (max(lengths) - n) for n in lengths])
     with torch.no_grad():
         assert torch.allclose(target_loss(model, batch), model(**batch, attention_mask=mask).loss, atol=1e-5)
+
+
+def test_lora_on_the_top_layers_trains_them_alone_over_cached_lower_outputs(expert_run, tiny_model, tmp_path):
+    """--lora-layers 1: the loss over the lower layer's cached output is the full model's loss, and
+    training changes the top layer alone, its adapter named after that layer."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file
+
+    from lma.train.frozen_layers import cache_frozen_outputs, decoder_of, layer_linear_names, top_layers_only
+    from lma.train.trainer import collate, target_loss
+
+    model, tokenizer = load_base(f"transformers:{tiny_model}")
+    model = get_peft_model(model, LoraConfig(r=4, target_modules=layer_linear_names(model), layers_to_transform=[1],
+                                             task_type="CAUSAL_LM"))
+    rows = [encode(e, tokenizer, 4096) for e in collect_examples([expert_run], 4)[0][:3]]
+    full_batch = collate(tokenizer.pad_token_id)(rows)
+    cache_frozen_outputs(model, rows, 1, bf16=False)
+    with torch.no_grad():
+        full = target_loss(model, full_batch)
+        with top_layers_only(model, 1):
+            assert len(decoder_of(model).layers) == 1
+            cached = target_loss(model, collate(tokenizer.pad_token_id)(rows))
+    assert len(decoder_of(model).layers) == 2 and torch.allclose(full, cached, atol=1e-5)
+
+    adapter, merged = tmp_path / "adapter", tmp_path / "merged"
+    assert main(["finetune", "--from", str(expert_run), "--base", str(tiny_model), "--out", str(adapter), "--lora",
+                 "--lora-layers", "1", "--adapter-only", "--max-steps", "3", "--batch-size", "2", "--lr", "1e-2"]) == 0
+    keys = load_file(str(adapter / "adapter_model.safetensors"))
+    assert keys and all(".layers.1." in key for key in keys)
+    assert main(["finetune", "--merge", str(adapter), "--out", str(merged)]) == 0
+    before, after = load_base(f"transformers:{tiny_model}")[0].state_dict(), load_base(f"transformers:{merged}")[0].state_dict()
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and all(".layers.1." in name for name in changed)
 
 
 def test_a_killed_run_resumes_from_its_last_checkpoint(expert_run, tiny_model, tmp_path):

@@ -22,6 +22,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="folder to write the fine-tuned model to (must not exist)")
     p.add_argument("--lora", action="store_true", help="train LoRA adapters (merged into the saved model)")
     p.add_argument("--adapter-only", action="store_true", help="with --lora: save the adapter alone, unmerged")
+    p.add_argument("--lora-rank", type=int, default=16, help="with --lora: the adapters' rank")
+    p.add_argument("--lora-layers", type=int, metavar="K",
+                   help="with --lora: adapt the top K decoder layers only; the frozen ones below run once per "
+                        "example, so an epoch costs about K/N of a full one (lma.train.frozen_layers)")
     p.add_argument("--merge", metavar="ADAPTER_DIR", help="merge an adapter saved with --adapter-only; no training")
     p.add_argument("--export-gguf", metavar="MODEL_OR_ADAPTER_DIR",
                    help="write MODEL_DIR (fine-tuned from a GGUF --base) as a GGUF file --out for llama.cpp; "
@@ -76,15 +80,17 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if not args.runs:
         raise LmaError("--from RUN_DIR[,RUN_DIR...] is required (or --merge ADAPTER_DIR)")
-    if args.adapter_only and not args.lora:
-        raise LmaError("--adapter-only needs --lora")
-    for name in ("epochs", "batch_size", "max_steps", "max_length", "save_every"):
+    for flag in ("adapter_only", "lora_layers"):
+        if getattr(args, flag) and not args.lora:
+            raise LmaError(f"--{flag.replace('_', '-')} needs --lora")
+    for name in ("epochs", "batch_size", "max_steps", "max_length", "save_every", "lora_rank", "lora_layers"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise LmaError(f"--{name.replace('_', '-')} must be positive")
     settings = TrainSettings(lora=args.lora, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                              max_steps=args.max_steps, max_length=args.max_length, seed=args.seed,
-                             adapter_only=args.adapter_only, save_every=args.save_every)
+                             adapter_only=args.adapter_only, save_every=args.save_every,
+                             lora_rank=args.lora_rank, lora_layers=args.lora_layers)
     sources = [r for r in args.runs.split(",") if r]
     if not args.out:
         from lma.train.data import collect_examples, save_examples

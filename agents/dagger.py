@@ -52,11 +52,11 @@ class DaggerAgent(Agent):
         decision = self.learner.act(obs)
         if isinstance(decision, ToolCall):
             decision = Decision(decision)
-        label = {"name": expert.name, "args": dict(expert.args)}
-        if self.beta and self.rng.random() < self.beta:
-            trace = {**decision.trace, "dagger": {"expert": label, "executed": "expert"}}
+        executed = "expert" if self.beta and self.rng.random() < self.beta else "learner"
+        trace = {**decision.trace, "dagger": {"expert": {"name": expert.name, "args": dict(expert.args)},
+                                              "executed": executed}}
+        if executed == "expert":
             return Decision(expert, decision.usage, trace=trace)
-        trace = {**decision.trace, "dagger": {"expert": label, "executed": "learner"}}
         return Decision(decision.call, decision.usage, decision.error, trace)
 
     def observe(self, record: StepRecord) -> None:

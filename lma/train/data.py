@@ -93,9 +93,12 @@ def merge_steps(steps: list[Step], source: str) -> list[Example]:
     return [e for e in examples if e.targets] + corrections
 
 
+def _tool_call(recorded: dict[str, Any]) -> ToolCall:
+    return ToolCall(recorded["name"], recorded.get("args") or {})
+
+
 def _call(row: dict[str, Any]) -> ToolCall | None:
-    call = row.get("call")
-    return ToolCall(call["name"], call.get("args") or {}) if call else None
+    return _tool_call(row["call"]) if row.get("call") else None
 
 
 def _turn(row: dict[str, Any], call: ToolCall) -> Turn:
@@ -109,7 +112,7 @@ def _labelled(row: dict[str, Any], call: ToolCall, prompt: list[Message]) -> Ste
     trace = row.get("trace", {})
     made = call_text(call)
     if "dagger" in trace:
-        expert = call_text(ToolCall(trace["dagger"]["expert"]["name"], trace["dagger"]["expert"].get("args") or {}))
+        expert = call_text(_tool_call(trace["dagger"]["expert"]))
         return Step(prompt, made, made == expert, None if made == expert else expert)
     return Step(prompt, made, not trace.get("noise"))
 
@@ -189,7 +192,10 @@ def replayed_steps(rows: list[dict[str, Any]], env_id: str, seed: int, source: s
 
 
 def episode_examples(run: RunDir, result: EpisodeResult, history: int) -> list[Example]:
+    """The episode's examples: none for a failed episode unless the expert labelled its steps."""
     rows = run.trajectory(result.episode_id)
+    if not result.success and not labelled_by_expert(rows):
+        return []
     source = f"{run.path.name}/{result.episode_id}"
     steps = recorded_steps(rows)
     if steps is None:
@@ -244,8 +250,6 @@ def collect_examples(sources: list[str | Path], history: int = DEFAULT_HISTORY) 
         run = RunDir.open(path)
         for result in run.results():
             if result.error:
-                continue
-            if not result.success and not labelled_by_expert(run.trajectory(result.episode_id)):
                 continue
             found = episode_examples(run, result, history)
             episodes += bool(found)

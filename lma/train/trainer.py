@@ -21,6 +21,7 @@ minutes).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,13 +252,13 @@ def fit(model: Any, rows: list[dict[str, Any]], given: int, collator: Any, setti
     resume = _last_checkpoint(checkpoints) if keep and checkpoints is not None else None
     seen_before = _tokens_seen(resume)  # read now: training rotates old checkpoints away
     start = time.perf_counter()
+    stack: Any = contextlib.nullcontext()
     if settings.lora_layers:
         from lma.train.frozen_layers import cache_frozen_outputs, top_layers_only
 
         cache_frozen_outputs(model, rows, settings.lora_layers, bf16)  # on the Trainer's device
-        with top_layers_only(model, settings.lora_layers):
-            output = trainer.train(resume_from_checkpoint=resume)
-    else:
+        stack = top_layers_only(model, settings.lora_layers)
+    with stack:
         output = trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - start
     tokens = int(trainer.state.num_input_tokens_seen) - seen_before

@@ -70,3 +70,13 @@ def test_bad_settings_and_envs_without_an_expert_are_clear_errors(tmp_path, scri
         make_agent("dagger", learner="dagger")
     result = run_episode(make_agent("dagger", model=forward), Task("CartPole-v1", 0, max_steps=2))
     assert result.error and "has no expert policy" in result.error  # an episode error, never a silent 0
+
+
+def test_eval_gives_the_learner_the_model_its_preset_would_load():
+    from lma.run.evaluate import resolve
+
+    config = resolve({"agents": ["dagger", {"name": "dagger", "learner": "expert", "label": "bot"}],
+                      "envs": ["babyai/balrog-putnext-v0"]})
+    learner, bot = (a["options"] for a in config["agents"])
+    assert learner["model"] == "llamacpp:smollm2-135m-babyai"  # type2's shipped planner for this env
+    assert "model" not in bot

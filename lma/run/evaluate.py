@@ -140,8 +140,9 @@ def resolve(settings: dict[str, Any], command: str = "eval") -> dict[str, Any]:
         name = entry.pop("name")
         label = entry.pop("label", None) or name
         agents.spec(name)  # unknown names raise with suggestions
-        if takes_model(name):
-            entry["model"] = agent_model(name, entry.get("model") or s["model"], list(s["envs"]))
+        acting = entry.get("learner", "type2") if name == "dagger" else name  # dagger's learner loads the model
+        if takes_model(acting):
+            entry["model"] = agent_model(acting, entry.get("model") or s["model"], list(s["envs"]))
             models.spec(split_spec(entry["model"])[0])  # an unknown backend fails now, with suggestions
         if any(a["label"] == label for a in resolved):
             raise LmaError(f"agent {label!r} is listed twice; give one a different `label`")

@@ -14,6 +14,7 @@ the adapter's tensors are named after the layers they adapt, as with LoRA on eve
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -56,8 +57,10 @@ def layer_linear_names(model: Any) -> list[str]:
 
 def cache_frozen_outputs(model: Any, rows: list[dict[str, Any]], top: int, bf16: bool) -> None:
     """Give each encoded row ``hidden``: the frozen layers' output for its tokens (the input of the
-    first trained layer), computed without gradients, stored in bfloat16 when training uses it."""
+    first trained layer), computed without gradients, stored in bfloat16 when training uses it.
+    A pass over every example before the first step: a progress bar on stderr shows it."""
     import torch
+    from tqdm import tqdm
 
     decoder = decoder_of(model)
     first_trained = decoder.layers[trained_layer_indices(model, top)[0]]
@@ -70,7 +73,7 @@ def cache_frozen_outputs(model: Any, rows: list[dict[str, Any]], top: int, bf16:
     dtype = torch.bfloat16 if bf16 else torch.float32
     try:
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            for row in rows:
+            for row in tqdm(rows, desc="frozen layers", unit="example", file=sys.stderr, dynamic_ncols=True):
                 try:
                     decoder(input_ids=torch.tensor([row["input_ids"]], device=device))
                 except _Reached as reached:

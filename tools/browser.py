@@ -45,7 +45,8 @@ from lma.tools.browser_proxy import EgressProxy
 from lma.tools.browser_safety import BadUrl, Ledger, OriginPolicy, Refusal, agent_url
 from lma.tools.browser_tools import MAX_TYPE, TOOL_NAMES
 
-TYPE_SECONDS_PER_KEY = 0.01  # patience per key typed, on top of the action timeout
+TYPE_SECONDS_PER_KEY = 0.05  # patience per key typed, on top of the action timeout (a key is a round trip
+# to Chromium: about 10 ms on an idle 2-core machine without AVX-512, more under load)
 
 _SHARED: dict[str, BrowserSession] = {}
 _SHARED_LOCK = threading.Lock()

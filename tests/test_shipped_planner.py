@@ -89,12 +89,13 @@ def test_type2_without_the_planner_file_says_how_to_build_it(tmp_path):
 
 
 def recipe_flags() -> dict[str, str]:
-    """The training flags of the recipe that rebuilds the shipped planner (its `lma finetune ... --lora` line)."""
+    """The training flags of the recipe that rebuilds the shipped planner (its last `lma finetune ... --lora`
+    line: a recipe of several rounds ships the last one)."""
     from pathlib import Path
 
     recipe = Path(__file__).parents[1] / PLANNER.rebuild.split()[-1]
     lines = recipe.read_text().replace("\\\n", " ").splitlines()  # backslash continuations joined
-    line = next(line for line in lines if "lma finetune" in line and "--lora" in line)
+    line = [line for line in lines if "lma finetune" in line and "--lora" in line][-1]
     words = line.split()
     return {w: words[i + 1] for i, w in enumerate(words[:-1]) if w.startswith("--") and not words[i + 1].startswith("--")}
 
@@ -110,6 +111,7 @@ def test_the_shipped_planner_matches_its_checksum_and_its_recipe():
     flags, settings = recipe_flags(), training["settings"]
     assert settings["batch_size"] == int(flags["--batch-size"]) and settings["epochs"] == float(flags["--epochs"])
     assert settings["lr"] == float(flags["--lr"]) and settings["max_length"] == int(flags["--max-length"])
+    assert settings.get("lora_layers") == (int(flags["--lora-layers"]) if "--lora-layers" in flags else None)
 
 
 def test_the_shipped_planner_plays_with_a_valid_call():

@@ -31,6 +31,7 @@ import os
 import sys
 import time
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -96,14 +97,33 @@ def check_env(env_id: str, env_kwargs: dict[str, Any], *, needs_oracle: bool = F
         env.close()
 
 
-def takes_model(agent: str) -> bool:
-    """Whether a registered agent's factory has a ``model`` parameter (model-driven agents do)."""
+def _parameters(agent: str) -> Mapping[str, inspect.Parameter]:
+    """The parameters of a registered agent's factory (none when it has no signature)."""
     from lma.registry import agents
 
     try:
-        return "model" in inspect.signature(agents.spec(agent).load()).parameters
+        return inspect.signature(agents.spec(agent).load()).parameters
     except (TypeError, ValueError):
-        return False
+        return {}
+
+
+def model_user(agent: str, options: dict[str, Any]) -> str | None:
+    """The registered agent whose factory takes the ``model``: ``agent`` itself when it has a
+    ``model`` parameter (model-driven agents do), else its ``learner`` when it wraps one that has
+    (``dagger``: the option given, else the factory's default), else None."""
+    parameters = _parameters(agent)
+    if "model" in parameters:
+        return agent
+    if "learner" in parameters:
+        learner = options.get("learner", parameters["learner"].default)
+        if "model" in _parameters(learner):
+            return learner
+    return None
+    if "model" in parameters:
+        return agent
+    if "learner" in parameters:
+        return model_user(options.get("learner", parameters["learner"].default), options)
+    return None
 
 
 def agent_model(agent: str, given: str | None, envs: list[str]) -> str:
@@ -140,9 +160,9 @@ def resolve(settings: dict[str, Any], command: str = "eval") -> dict[str, Any]:
         name = entry.pop("name")
         label = entry.pop("label", None) or name
         agents.spec(name)  # unknown names raise with suggestions
-        acting = entry.get("learner", "type2") if name == "dagger" else name  # dagger's learner loads the model
-        if takes_model(acting):
-            entry["model"] = agent_model(acting, entry.get("model") or s["model"], list(s["envs"]))
+        user = model_user(name, entry)
+        if user is not None:
+            entry["model"] = agent_model(user, entry.get("model") or s["model"], list(s["envs"]))
             models.spec(split_spec(entry["model"])[0])  # an unknown backend fails now, with suggestions
         if any(a["label"] == label for a in resolved):
             raise LmaError(f"agent {label!r} is listed twice; give one a different `label`")

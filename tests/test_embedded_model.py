@@ -14,6 +14,7 @@ from conftest import free_port
 from lma.agents import LLMAgent
 from lma.core import Task, ToolCall
 from lma.models import load_model
+from lma.models.llamacpp import cpu_has_amx
 from lma.models.shipped import resolve_gguf
 from lma.run.recording import RunDir, read_jsonl
 from lma.run.runner import run_episode
@@ -37,6 +38,16 @@ def test_embedded_agent_records_only_valid_tool_calls(tmp_path):
     assert result.tokens_in == sum(s["usage"]["tokens_in"] for s in steps)
 
 
+def test_weights_stay_out_of_amx_buffers_on_a_cpu_with_amx():
+    """llama.cpp's AMX matmul segfaults on the embedded model's first decode (lma.models.llamacpp)."""
+    import llama_cpp.llama_cpp as low_level
+
+    model = load_model("llamacpp:smollm2-135m")
+    assert model.llm.model_params.use_extra_bufts is not cpu_has_amx()
+    assert low_level.llama_model_default_params().use_extra_bufts  # llama.cpp's own default is back
+    assert model.complete([{"role": "user", "content": "Say hi."}], max_tokens=4).usage.tokens_out > 0
+
+
 def test_constrained_decoding_fits_arguments():
     from lma.tools.base import tool, tool_call_schema
 
@@ -54,10 +65,15 @@ def test_constrained_decoding_fits_arguments():
 
 @pytest.fixture(scope="module")
 def llama_server():
-    """A real llama.cpp OpenAI-compatible server on a free loopback port."""
+    """A real llama.cpp OpenAI-compatible server on a free loopback port (llama-cpp-python's own).
+
+    It loads the model as lma does, out of AMX buffers, or it crashes on an AMX CPU like lma would.
+    """
     port = free_port()
+    serve = ("import runpy; from lma.models.llamacpp import plain_cpu_weights\n"
+             "with plain_cpu_weights(): runpy.run_module('llama_cpp.server', run_name='__main__')")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(resolve_gguf("smollm2-135m")),
+        [sys.executable, "-c", serve, "--model", str(resolve_gguf("smollm2-135m")),
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

@@ -23,6 +23,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from lma.core import Usage
@@ -33,6 +35,48 @@ from lma.models.llamacpp_batch import BatchedLlama, chat_formatter, common_prefi
 from lma.models.shipped import PLANNERS, resolve_gguf, shipped_planner
 
 
+def cpu_has_amx() -> bool:
+    """Whether this CPU has Intel AMX (Sapphire Rapids and later), as /proc/cpuinfo says."""
+    try:
+        return "amx_int8" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+_loading = threading.Lock()
+
+
+@contextmanager
+def plain_cpu_weights() -> Iterator[None]:
+    """While a model loads, keep its weights in plain CPU buffers on a CPU with AMX.
+
+    Why: llama.cpp built for the machine (``-march=native``, what a source install of
+    llama-cpp-python does) puts Q4/Q8 weights in AMX buffers on such a CPU, and its AMX matmul
+    segfaults on the first decode of the embedded SmolLM2 (llama-cpp-python 0.3.36; llama.cpp
+    issue 20824). ``Llama`` has no argument for ``llama_model_params.use_extra_bufts``, so its
+    default parameters are swapped while the model loads; elsewhere nothing changes (the extra
+    buffers also hold x86 repacks of Q4_0 and Q4_K, which the embedded Q4_1 model never gets).
+    """
+    import llama_cpp.llama_cpp as low_level
+
+    if not cpu_has_amx():
+        yield
+        return
+    defaults = low_level.llama_model_default_params
+
+    def without_extra_buffers():
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    with _loading:
+        low_level.llama_model_default_params = without_extra_buffers
+        try:
+            yield
+        finally:
+            low_level.llama_model_default_params = defaults
+
+
 class LlamaCppModel(ChatModel):
     def __init__(self, path: Path, *, lora: Path | None = None, n_ctx: int = 4096, n_threads: int | None = None,
                  n_gpu_layers: int = 0, seed: int = 0, n_parallel: int = 4):
@@ -41,11 +85,12 @@ class LlamaCppModel(ChatModel):
         except ImportError as exc:
             raise ModelError("the llamacpp backend needs llama-cpp-python: pip install 'lma[llamacpp]'") from exc
         try:
-            self.llm = Llama(
-                model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers, seed=seed, verbose=False,
-                n_threads_batch=n_threads,  # prompt processing too: llama.cpp's default is every core
-                lora_path=str(lora) if lora else None,
-            )
+            with plain_cpu_weights():
+                self.llm = Llama(
+                    model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers, seed=seed,
+                    verbose=False, n_threads_batch=n_threads,  # prompt processing too: llama.cpp's default is every core
+                    lora_path=str(lora) if lora else None,
+                )
         except (ValueError, RuntimeError) as exc:
             what = f"{path} with the adapter {lora}" if lora else str(path)
             raise ModelError(f"llama.cpp could not load {what}: {exc}") from None

@@ -119,11 +119,6 @@ def model_user(agent: str, options: dict[str, Any]) -> str | None:
         if "model" in _parameters(learner):
             return learner
     return None
-    if "model" in parameters:
-        return agent
-    if "learner" in parameters:
-        return model_user(options.get("learner", parameters["learner"].default), options)
-    return None
 
 
 def agent_model(agent: str, given: str | None, envs: list[str]) -> str:

@@ -3,7 +3,8 @@
 One loop serves all four LMA types; they differ only in the model and in how long-term memory is
 wired (``memory_mode``):
 
-* ``"none"``: no long-term memory (Types I and II); recent steps stay in the prompt (``history``).
+* ``"none"``: no long-term memory (Types I and II); recent steps stay in the prompt (``history``:
+  by default as many as the planner was trained with, :func:`lma.planning.prompt.planner_history`).
 * ``"tool"``: memory is reached indirectly (Type III): ``recall(query)`` and ``remember(note)``
   are offered to the planner as agent-side tools; calling one does not step the env, the result
   is added to the prompt and the planner is asked again (at most ``max_inner_calls`` times).
@@ -33,7 +34,7 @@ from lma.memory import Memory, MemoryItem, make_memory
 from lma.models.base import ChatModel, load_model
 from lma.perception.base import make_perceiver
 from lma.planning.planner import Planner
-from lma.planning.prompt import DEFAULT_HISTORY, Turn, plan_input
+from lma.planning.prompt import Turn, plan_input, planner_history
 from lma.tools.base import Tool, tool
 
 MEMORY_MODES = ("none", "tool", "native")
@@ -50,7 +51,7 @@ class LLMAgent(Agent):
         perceiver: str = "passthrough",
         memory: str | Memory | None = None,
         memory_mode: str = "none",
-        history: int = DEFAULT_HISTORY,
+        history: int | None = None,
         recall_k: int = 3,
         retries: int = 2,
         max_tokens: int = 128,
@@ -67,7 +68,8 @@ class LLMAgent(Agent):
         self.perceiver = make_perceiver(perceiver)
         self.memory_spec = memory if isinstance(memory, str) or memory is None else memory.name
         self.memory = make_memory(memory if memory_mode != "none" else "none")
-        self.memory_mode, self.history_size, self.recall_k = memory_mode, history, recall_k
+        self.memory_mode, self.recall_k = memory_mode, recall_k
+        self.history_size = planner_history(self.model_spec, history)
         self.max_inner_calls = max_inner_calls
         self.planner = Planner(self.model, retries=retries, max_tokens=max_tokens, temperature=temperature)
         self.turns: list[Turn] = []

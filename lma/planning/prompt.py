@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lma.core import StepRecord, ToolCall
-from lma.models.base import Message
+from lma.models.base import Message, ModelError
+from lma.models.records import training_record
 from lma.tools.base import Tool
 
 LAYOUT = 2  # version 1 put a sliding "Recent steps" list and the tools in one user message
@@ -44,6 +45,22 @@ SYSTEM_PROMPT = (
     "You are an agent that completes tasks by calling tools. Each turn, call exactly one tool. "
     'Answer only with JSON of the form {"name": "<tool>", "args": {...}}.'
 )
+
+
+def planner_history(model: str | None, given: int | None = None) -> int:
+    """How many past steps to show the planner ``model``: ``given``, else as many as it was trained
+    with (its training record, :mod:`lma.models.records`), else :data:`DEFAULT_HISTORY`. A planner
+    trained on another prompt layout is refused with a :class:`ModelError`: every prompt it would
+    be asked is one it has never seen, and it would fail quietly."""
+    record = training_record(model) if model else {}
+    layout = record.get("prompt_layout", LAYOUT)
+    if layout != LAYOUT:
+        raise ModelError(f"{model} was trained on prompt layout {layout}, and this lma writes layout {LAYOUT}: "
+                         "retrain it with `lma finetune` on runs recorded now")
+    if given is not None:
+        return given
+    trained = record.get("history")
+    return trained if isinstance(trained, int) and trained > 0 else DEFAULT_HISTORY
 
 
 @dataclass(frozen=True)

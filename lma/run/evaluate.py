@@ -121,6 +121,20 @@ def model_user(agent: str, options: dict[str, Any]) -> str | None:
     return None
 
 
+def trained_history(agent: str, options: dict[str, Any]) -> None:
+    """Spell out in ``options`` the history its planner was trained with, when that is not the
+    default: workers reach a shared model through a server, whose spec no longer names the files
+    that record it (:func:`lma.planning.prompt.planner_history`; it also refuses a planner trained
+    on another prompt layout, here, before any episode)."""
+    from lma.planning.prompt import DEFAULT_HISTORY, planner_history
+
+    parameters = _parameters(agent)
+    takes = "history" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    history = planner_history(options["model"], options.get("history"))
+    if takes and "history" not in options and history != DEFAULT_HISTORY:
+        options["history"] = history
+
+
 def agent_model(agent: str, given: str | None, envs: list[str]) -> str:
     """The model spec an agent will load, by the presets' own rules (:mod:`lma.agents`), spelled out
     so the config records it and workers can share it."""
@@ -159,6 +173,7 @@ def resolve(settings: dict[str, Any], command: str = "eval") -> dict[str, Any]:
         if user is not None:
             entry["model"] = agent_model(user, entry.get("model") or s["model"], list(s["envs"]))
             models.spec(split_spec(entry["model"])[0])  # an unknown backend fails now, with suggestions
+            trained_history(name, entry)
         if any(a["label"] == label for a in resolved):
             raise LmaError(f"agent {label!r} is listed twice; give one a different `label`")
         resolved.append({"label": label, "name": name, "options": entry})

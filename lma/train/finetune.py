@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from lma.errors import LmaError
+from lma.models.records import INFO_FILE
 from lma.planning.prompt import DEFAULT_HISTORY, LAYOUT
 from lma.train.assemble import LanguageSpec, VisionSpec, assemble_vlm, new_language_model
 
-INFO_FILE = "lma-finetune.json"
 DEFAULT_BASE = "llamacpp:smollm2-135m"
 
 

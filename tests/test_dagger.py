@@ -80,3 +80,32 @@ def test_eval_gives_the_learner_the_model_its_preset_would_load():
     learner, bot = (a["options"] for a in config["agents"])
     assert learner["model"] == "llamacpp:smollm2-135m-babyai"  # type2's shipped planner for this env
     assert "model" not in bot
+
+
+@pytest.mark.parametrize("env_id", ["babyai/balrog-putnext-v0", "babyai/balrog-pick_up_seq_go_to-v0"])
+def test_asking_the_bot_again_before_the_env_moves_changes_nothing(env_id):
+    """BabyAI's bot updates its plan with the last action each time it is asked: a second ask in one
+    state (a learner's call that failed validation leaves the env where it was) must not count that
+    action twice. On these seeds it did, and the bot then wandered to the step limit."""
+    from lma.envs import make
+
+    def labels(seed: int, asks: int) -> tuple[list[str], bool]:
+        env = make(env_id)
+        env.reset(seed=seed)
+        names: list[str] = []
+        for step in range(64):
+            call = env.unwrapped.expert_action()
+            for _ in range(asks - 1):
+                assert env.unwrapped.expert_action() == call
+            if step < 4:  # the learner's own moves first, away from the bot's plan
+                call = ToolCall(["turn_left", "forward", "turn_right", "forward"][step])
+            names.append(call.name)
+            *_, terminated, truncated, info = env.step(call)
+            if terminated or truncated:
+                break
+        env.close()
+        return names, info["success"]
+
+    for seed in range(3):
+        once = labels(seed, 1)
+        assert once[1] and labels(seed, 2) == once

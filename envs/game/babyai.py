@@ -109,6 +109,7 @@ class BabyAIEnv(ToolEnv):
         self._names = list(self.action_tools)
         self._bot: Any = None
         self._last_action: Any = None
+        self._advice: ToolCall | None = None  # the bot's action for the current state, once asked
         self.observation_space = observation_space(Frame(self._frame_shape(), optional=False))
 
     def _frame_shape(self) -> tuple[int, int]:
@@ -125,17 +126,23 @@ class BabyAIEnv(ToolEnv):
 
     def _reset(self, seed: int | None):
         raw, info = self.inner.reset(seed=seed)
-        self._bot, self._last_action = None, None
+        self._bot, self._last_action, self._advice = None, None, None
         return self._observe(raw), info
 
     def _act(self, call: ToolCall):
         action = self._names.index(call.name)
-        self._last_action = self.inner.unwrapped.actions(action)
+        self._last_action, self._advice = self.inner.unwrapped.actions(action), None
         raw, reward, terminated, truncated, info = self.inner.step(action)
         info = {**info, "success": bool(terminated and reward > 0)}
         return self._observe(raw), reward, terminated, truncated, info
 
     def expert_action(self) -> ToolCall:
+        """BabyAI's bot's action here. Asked again before the env moves, it gives the same one: the
+        bot updates its plan with the last action every time it is asked, so a second ask (after a
+        learner's call that failed validation, say) would count that action twice and skew every
+        later label."""
+        if self._advice is not None:
+            return self._advice
         if self._bot is None:
             from minigrid.utils.baby_ai_bot import BabyAIBot
 
@@ -143,7 +150,8 @@ class BabyAIEnv(ToolEnv):
         action = int(self._bot.replan(self._last_action))
         if action >= len(self._names):
             raise RuntimeError(f"BabyAIBot chose MiniGrid action {action}, which {self.gym_id} has no tool for")
-        return ToolCall(self._names[action])
+        self._advice = ToolCall(self._names[action])
+        return self._advice
 
     def close(self) -> None:
         self.inner.close()

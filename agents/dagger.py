@@ -21,7 +21,7 @@ from typing import Any
 import gymnasium as gym
 
 from lma.agents.base import Agent
-from lma.core import Decision, EpisodeResult, Observation, StepRecord, Task, ToolCall
+from lma.core import Decision, EpisodeResult, Observation, StepRecord, Task
 from lma.errors import LmaError
 from lma.registry import agents
 
@@ -49,9 +49,7 @@ class DaggerAgent(Agent):
 
     def act(self, obs: Observation) -> Decision:
         expert = self.env.unwrapped.expert_action()
-        decision = self.learner.act(obs)
-        if isinstance(decision, ToolCall):
-            decision = Decision(decision)
+        decision = Decision.of(self.learner.act(obs))
         executed = "expert" if self.beta and self.rng.random() < self.beta else "learner"
         trace = {**decision.trace, "dagger": {"expert": {"name": expert.name, "args": dict(expert.args)},
                                               "executed": executed}}

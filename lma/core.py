@@ -95,6 +95,11 @@ class Decision:
     error: str | None = None
     trace: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, returned: Decision | ToolCall) -> Decision:
+        """What ``act`` returned, as a Decision: an agent may return a bare call (scripted agents do)."""
+        return cls(returned) if isinstance(returned, ToolCall) else returned
+
 
 @dataclass
 class Task:

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import gymnasium as gym
 
 from lma.agents.base import Agent
-from lma.core import Decision, EpisodeResult, StepRecord, Task, ToolCall, Usage, goal_of
+from lma.core import Decision, EpisodeResult, StepRecord, Task, Usage, goal_of
 from lma.envs import make
 from lma.envs.observation import release
 from lma.errors import describe_error
@@ -151,9 +151,7 @@ class _Episode:
                     result.error = f"episode exceeded {self.episode_timeout:g}s"
                     break
                 t0 = time.perf_counter()
-                decision = agent.act(obs)
-                if isinstance(decision, ToolCall):
-                    decision = Decision(decision)
+                decision = Decision.of(agent.act(obs))
                 self.usage = self.usage + decision.usage
                 record = StepRecord(step, obs.get("text", ""), decision.call, usage=decision.usage,
                                     error=decision.error, trace=decision.trace)

@@ -148,3 +148,26 @@ def test_ids_are_registered_and_a_bad_task_is_a_clear_error():
     assert TASKS == tuple(babyai_mix.BALROG_TASKS)
     with pytest.raises(LmaError, match="unknown BALROG BabyAI task 'jump'"):
         lma.make("babyai/balrog-goto-v0", task="jump")
+
+
+class TurningInPlace(lma.agents.Agent):
+    """A scripted policy that never gets anywhere: every episode runs to its step limit."""
+
+    name = "turning"
+
+    def act(self, obs):
+        return ToolCall("turn_left")
+
+
+@pytest.mark.parametrize("env_id", ["babyai/balrog-mix-v0", "babyai/MixedTrainLocal-v0"])
+def test_an_episode_runs_to_the_limit_of_its_own_level(env_id):
+    """The limit is set as each level is made (BALROG: 64 or 128 steps by mission kind): the runner
+    must use it, not its default of 64 because a level made at reset has none before it, nor the
+    first episode's."""
+    env, limits = lma.make(env_id), []
+    for seed in range(8):
+        env.reset(seed=seed)
+        limits.append(level_of(env).max_steps)
+        result = run_episode(TurningInPlace(), Task(env_id, seed))
+        assert result.error is None and result.steps == limits[-1], (seed, result.steps, limits[-1])
+    assert max(limits) > 64, limits  # longer than the runner's default

@@ -126,6 +126,9 @@ class BabyAIEnv(ToolEnv):
 
     def _reset(self, seed: int | None):
         raw, info = self.inner.reset(seed=seed)
+        # The level's limit is set as it is made (BALROG's mix: 64 or 128 by mission kind; MiniGrid's
+        # mixed levels alike): read it anew, or the runner would cap every episode at the first one's.
+        self.max_episode_steps = int(self.inner.unwrapped.max_steps)
         self._bot, self._last_action, self._advice = None, None, None
         return self._observe(raw), info
 

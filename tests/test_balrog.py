@@ -170,4 +170,5 @@ def test_an_episode_runs_to_the_limit_of_its_own_level(env_id):
         limits.append(level_of(env).max_steps)
         result = run_episode(TurningInPlace(), Task(env_id, seed))
         assert result.error is None and result.steps == limits[-1], (seed, result.steps, limits[-1])
+    env.close()
     assert max(limits) > 64, limits  # longer than the runner's default

@@ -164,8 +164,7 @@ class HouseEnv(SeriesEnv, BabyAIEnv):
         self.level.series, self.level.index = self.series, self.index
         self._seen[:] = False
         self._known[:] = False
-        obs, info = super()._reset(seed)
-        self.max_episode_steps = int(self.level.max_steps)
+        obs, info = super()._reset(seed)  # which also reads the level's step limit
         return obs, {**info, **self.series_data()}
 
     def _observe(self, raw: dict[str, Any]) -> Observation:

@@ -142,6 +142,26 @@ def test_adapter_only_then_merge_and_full_finetuning(expert_run, tiny_model, tmp
     assert json.loads((full / "lma-finetune.json").read_text())["settings"]["lora"] is False
 
 
+def test_saved_data_keeps_the_prompt_shape_it_was_made_with(expert_run, tiny_model, tmp_path, capsys):
+    """A planner trained from a saved file is recorded with the file's history, not the command's
+    default (it is later shown that many steps); a file of another history or layout is refused."""
+    from lma.planning.prompt import LAYOUT
+
+    data = tmp_path / "data.jsonl"
+    assert main(["finetune", "--from", str(expert_run), "--save-data", str(data), "--history", "3"]) == 0
+    out = tmp_path / "planner"
+    assert main(["finetune", "--from", str(data), "--base", str(tiny_model), "--out", str(out), "--lora",
+                 "--adapter-only", "--max-steps", "1", "--batch-size", "2"]) == 0
+    assert json.loads((out / "lma-finetune.json").read_text())["history"] == 3
+    capsys.readouterr()
+    assert main(["finetune", "--from", str(data), "--save-data", str(tmp_path / "again.jsonl"), "--history", "5"]) == 2
+    assert "saved with --history 3" in capsys.readouterr().err and not (tmp_path / "again.jsonl").exists()
+    old = tmp_path / "old.jsonl"
+    old.write_text(data.read_text().replace(f'"prompt_layout": {LAYOUT}', f'"prompt_layout": {LAYOUT - 1}'))
+    assert main(["finetune", "--from", str(old), "--save-data", str(tmp_path / "again.jsonl")]) == 2
+    assert f"an example of prompt layout {LAYOUT - 1}" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, message", [
     (["--base", "openai:http://127.0.0.1:9/v1#x"], "cannot fine-tune 'openai:"),
     (["--base", "transformers:/nonexistent/model"], "base model folder not found"),

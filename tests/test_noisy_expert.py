@@ -69,7 +69,7 @@ def test_noisy_steps_are_context_not_targets(noisy_run, tmp_path):
     expert_calls = sum(1 for r in run.results() if r.success for row in run.trajectory(r.episode_id)
                        if row.get("call") and not row.get("trace", {}).get("noise"))
     assert sum(len(e.targets) for e in examples) == expert_calls
-    save_examples(examples, tmp_path / "data.jsonl")
+    save_examples(examples, tmp_path / "data.jsonl", history=16)
     assert [e.context_only for e in load_examples(tmp_path / "data.jsonl")] == [e.context_only for e in examples]
 
 

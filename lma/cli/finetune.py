@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from lma.errors import LmaError
-from lma.planning.prompt import DEFAULT_HISTORY
 from lma.train.assemble import LanguageSpec, VisionSpec
 from lma.train.finetune import DEFAULT_BASE
 
@@ -37,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     p.add_argument("--max-length", type=int, default=1024, help="longer examples (in tokens) are skipped")
-    p.add_argument("--history", type=int, help="past steps in each prompt (default: the agents' default)")
+    p.add_argument("--history", type=int,
+                   help="past steps in each prompt (default: what saved example files record, else the agents' default)")
     p.add_argument("--freeze-vision", action="store_true",
                    help="a vision-language base: keep its vision tower as it is (train LM adapters and projector)")
     p.add_argument("--new-vision", metavar="SIZE/PATCH[/WIDTH/LAYERS]",
@@ -93,10 +93,11 @@ def main(args: argparse.Namespace) -> int:
                              lora_rank=args.lora_rank, lora_layers=args.lora_layers)
     sources = [r for r in args.runs.split(",") if r]
     if not args.out:
-        from lma.train.data import collect_examples, save_examples
+        from lma.train.data import collect_examples, save_examples, training_history
 
-        examples, episodes = collect_examples(sources, args.history if args.history is not None else DEFAULT_HISTORY)
-        save_examples(examples, args.save_data)
+        history = training_history(sources, args.history)
+        examples, episodes = collect_examples(sources, history)
+        save_examples(examples, args.save_data, history)
         print(f"wrote {len(examples)} examples from {episodes} episodes to {args.save_data}")
         return 0
     info = finetune(sources, args.base or DEFAULT_BASE, args.out, settings, args.history, args.save_data,

@@ -29,7 +29,7 @@ from typing import Any
 from lma.core import EpisodeResult, Observation, StepRecord, ToolCall, goal_of
 from lma.errors import LmaError
 from lma.models.base import Message
-from lma.planning.prompt import DEFAULT_HISTORY, Turn, call_text, plan_input, render
+from lma.planning.prompt import DEFAULT_HISTORY, LAYOUT, Turn, call_text, plan_input, render
 from lma.run.recording import RunDir
 
 
@@ -204,23 +204,59 @@ def episode_examples(run: RunDir, result: EpisodeResult, history: int) -> list[E
     return merge_steps(steps, source)
 
 
-def save_examples(examples: list[Example], path: str | Path) -> None:
+def save_examples(examples: list[Example], path: str | Path, history: int) -> None:
     """Write examples as JSON lines (``messages``, ``first_target``, ``source``, ``context_only``
-    when any): data to inspect, or to train on another machine with ``lma finetune --from FILE.jsonl``."""
+    when any): data to inspect, or to train on another machine with ``lma finetune --from FILE.jsonl``.
+    Every row also records the ``history`` and ``prompt_layout`` its prompts were made with: a
+    planner trained on the file is recorded with those (:mod:`lma.models.records`), so that it is
+    later shown the prompt it learned, not the settings of the training command."""
     with open(path, "w", encoding="utf-8") as f:
         for e in examples:
-            row: dict[str, Any] = {"messages": e.messages, "first_target": e.first_target, "source": e.source}
+            row: dict[str, Any] = {"messages": e.messages, "first_target": e.first_target, "source": e.source,
+                                   "history": history, "prompt_layout": LAYOUT}
             if e.context_only:
                 row["context_only"] = list(e.context_only)
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def saved_history(sources: list[str | Path]) -> int | None:
+    """The history the saved example files among ``sources`` were made with; None when none records
+    one (run folders only, or files saved before lma recorded it). Files that disagree are refused."""
+    found: dict[str, int] = {}
+    for path in sources:
+        if str(path).endswith(".jsonl") and Path(path).is_file():
+            with open(path, encoding="utf-8") as f:
+                first = f.readline()
+            try:
+                history = json.loads(first).get("history") if first.strip() else None
+            except (json.JSONDecodeError, AttributeError):
+                history = None  # load_examples names the bad line
+            if history is not None:
+                found[str(path)] = int(history)
+    if len(set(found.values())) > 1:
+        listed = ", ".join(f"{path} (--history {history})" for path, history in found.items())
+        raise TrainingDataError(f"these example files were saved with different histories: {listed}; "
+                                "a planner is trained on one prompt shape")
+    return next(iter(found.values()), None)
+
+
+def training_history(sources: list[str | Path], given: int | None) -> int:
+    """The history to make prompts with: ``given``, else the one the saved example files among
+    ``sources`` record, else the agents' default."""
+    if given is not None:
+        return given
+    saved = saved_history(sources)
+    return DEFAULT_HISTORY if saved is None else saved
+
+
 def load_examples(path: str | Path) -> list[Example]:
-    """Examples saved by :func:`save_examples` (or by lma before 0.2: one ``target`` per prompt)."""
+    """Examples saved by :func:`save_examples` (or by lma before 0.2: one ``target`` per prompt);
+    examples made for another prompt layout than this lma's are refused."""
     examples = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         try:
             row = json.loads(line)
+            layout = row.get("prompt_layout", LAYOUT)
             messages, source = list(row["messages"]), row.get("source", f"{path}:{number}")
             if "first_target" in row:
                 examples.append(Example(messages, int(row["first_target"]), source,
@@ -228,8 +264,11 @@ def load_examples(path: str | Path) -> list[Example]:
             else:
                 examples.append(Example(messages + [{"role": "assistant", "content": row["target"]}],
                                         len(messages), source))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise TrainingDataError(f"{path}:{number}: not an lma training example ({exc})") from None
+        if layout != LAYOUT:
+            raise TrainingDataError(f"{path}:{number}: an example of prompt layout {layout}; this lma's planners "
+                                    f"are asked layout {LAYOUT}: save the data again from its runs (--save-data)")
     return examples
 
 
@@ -243,6 +282,10 @@ def collect_examples(sources: list[str | Path], history: int = DEFAULT_HISTORY) 
         if str(path).endswith(".jsonl"):
             if not Path(path).is_file():
                 raise TrainingDataError(f"training data file not found: {path}")
+            saved = saved_history([path])
+            if saved is not None and saved != history:
+                raise TrainingDataError(f"{path} was saved with --history {saved}: its prompts show {saved} past steps, "
+                                        f"so train on it with --history {saved} (asked: {history})")
             loaded = load_examples(path)
             examples += loaded
             episodes += len({e.source.rsplit("#", 1)[0] for e in loaded})

@@ -35,7 +35,7 @@ from typing import Any
 
 from lma.errors import LmaError
 from lma.models.records import INFO_FILE
-from lma.planning.prompt import DEFAULT_HISTORY, LAYOUT
+from lma.planning.prompt import LAYOUT
 from lma.train.assemble import LanguageSpec, VisionSpec, assemble_vlm, new_language_model
 
 DEFAULT_BASE = "llamacpp:smollm2-135m"
@@ -89,13 +89,13 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
     (:mod:`lma.train.captions`).
     """
     from lma.train.captions import collect_scene_examples
-    from lma.train.data import collect_examples, save_examples
+    from lma.train.data import collect_examples, save_examples, training_history
     from lma.train.trainer import load_base, train
     from lma.train.vlm import collect_frame_examples, is_vlm_folder, load_vlm_base, train_vlm
 
     if Path(out).exists():
         raise LmaError(f"{out} already exists: choose a new --out folder")
-    history = DEFAULT_HISTORY if history is None else history
+    history = training_history(sources, history)
     vision = is_vlm_folder(base)
     if new_vision is not None:
         check_new_vision(base, vision, settings, freeze_vision)
@@ -119,7 +119,7 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
     else:
         examples, episodes = collect_examples(sources, history)
         if save_data:
-            save_examples(examples, save_data)
+            save_examples(examples, save_data, history)
     made_from = base if new_vision is None else f"{base} + new vision {new_vision} + {new_language or 'its LM'}"
     fingerprint = run_fingerprint(examples, made_from, settings)
     checkpoints = checkpoint_folder(Path(out), fingerprint) if settings.save_every else None

@@ -142,6 +142,33 @@ def test_adapter_only_then_merge_and_full_finetuning(expert_run, tiny_model, tmp
     assert json.loads((full / "lma-finetune.json").read_text())["settings"]["lora"] is False
 
 
+@pytest.mark.parametrize("layers", [[], ["--lora-layers", "1"]], ids=["all-layers", "top-layer"])
+def test_a_round_continues_from_the_previous_rounds_adapter(expert_run, tiny_model, tmp_path, capsys, layers):
+    """--warm-start trains the given adapter further (a DAgger round) instead of a new one from the
+    base: at a vanishing learning rate the new adapter is the old one, not a fresh initialisation."""
+    import torch
+    from safetensors.torch import load_file
+
+    common = ["finetune", "--from", str(expert_run), "--base", str(tiny_model), "--lora", "--adapter-only",
+              "--batch-size", "2"] + layers
+    first, second = tmp_path / "round1", tmp_path / "round2"
+    assert main(common + ["--out", str(first), "--max-steps", "3", "--lr", "1e-2"]) == 0
+    assert main(common + ["--out", str(second), "--max-steps", "1", "--lr", "1e-12", "--warm-start", str(first)]) == 0
+    old, new = (load_file(folder / "adapter_model.safetensors") for folder in (first, second))
+    lora_b = [name for name in old if "lora_B" in name]
+    assert lora_b and max(float(old[name].abs().max()) for name in lora_b) > 1e-4  # a fresh lora_B is zero
+    assert old.keys() == new.keys() and all(torch.allclose(old[name], new[name], atol=1e-6) for name in old)
+    assert json.loads((second / "lma-finetune.json").read_text())["settings"]["warm_start"] == str(first)
+    if layers:
+        return
+    capsys.readouterr()
+    for extra, message in ((["--warm-start", str(expert_run)], "not an adapter saved by"),
+                           (["--warm-start", str(first), "--lora-rank", "4"], "give the adapter's own --lora-rank 16"),
+                           (["--warm-start", str(first), "--history", "3"], "trained on prompts of --history 16")):
+        assert main(common + ["--out", str(tmp_path / "bad"), "--max-steps", "1"] + extra) == 2
+        assert message in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
 def test_saved_data_keeps_the_prompt_shape_it_was_made_with(expert_run, tiny_model, tmp_path, capsys):
     """A planner trained from a saved file is recorded with the file's history, not the command's
     default (it is later shown that many steps); a file of another history or layout is refused."""

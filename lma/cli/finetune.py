@@ -25,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lora-layers", type=int, metavar="K",
                    help="with --lora: adapt the top K decoder layers only; the frozen ones below run once per "
                         "example, so an epoch costs about K/N of a full one (lma.train.frozen_layers)")
+    p.add_argument("--warm-start", metavar="ADAPTER_DIR",
+                   help="with --lora: continue from this adapter (--adapter-only, same base, rank and layers): "
+                        "the next DAgger round without retraining from the base")
     p.add_argument("--merge", metavar="ADAPTER_DIR", help="merge an adapter saved with --adapter-only; no training")
     p.add_argument("--export-gguf", metavar="MODEL_OR_ADAPTER_DIR",
                    help="write MODEL_DIR (fine-tuned from a GGUF --base) as a GGUF file --out for llama.cpp; "
@@ -80,7 +83,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if not args.runs:
         raise LmaError("--from RUN_DIR[,RUN_DIR...] is required (or --merge ADAPTER_DIR)")
-    for flag in ("adapter_only", "lora_layers"):
+    for flag in ("adapter_only", "lora_layers", "warm_start"):
         if getattr(args, flag) and not args.lora:
             raise LmaError(f"--{flag.replace('_', '-')} needs --lora")
     for name in ("epochs", "batch_size", "max_steps", "max_length", "save_every", "lora_rank", "lora_layers"):
@@ -90,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
     settings = TrainSettings(lora=args.lora, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                              max_steps=args.max_steps, max_length=args.max_length, seed=args.seed,
                              adapter_only=args.adapter_only, save_every=args.save_every,
-                             lora_rank=args.lora_rank, lora_layers=args.lora_layers)
+                             lora_rank=args.lora_rank, lora_layers=args.lora_layers, warm_start=args.warm_start)
     sources = [r for r in args.runs.split(",") if r]
     if not args.out:
         from lma.train.data import collect_examples, save_examples, training_history

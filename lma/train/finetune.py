@@ -103,6 +103,10 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
     check_new_language(new_language, new_vision, settings)
     if new_language is not None and settings.lr is None:  # from scratch: the fine-tuning default would crawl
         settings = dataclasses.replace(settings, lr=1e-3)
+    if settings.warm_start and vision:
+        raise LmaError("--warm-start continues a text planner's adapter; a vision-language planner trains from its base")
+    if settings.warm_start:
+        check_warm_start(settings.warm_start, base, settings, history)
     if vision and settings.lora_layers:
         raise LmaError("--lora-layers: a vision-language planner's image tokens enter below the top layers "
                        "(drop --lora-layers)")
@@ -155,6 +159,25 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
     if checkpoints is not None:
         shutil.rmtree(checkpoints, ignore_errors=True)
     return info
+
+
+def check_warm_start(adapter_dir: str, base: str, settings: Any, history: int) -> None:
+    """Refuse an adapter to continue from that another run could not have made: it must be lma
+    finetune's adapter (``--adapter-only``) of the same base, rank, layers and prompt history, so
+    the new round is the same model trained further, recorded truly."""
+    folder = Path(adapter_dir)
+    if not (folder / "adapter_config.json").is_file() or not (folder / INFO_FILE).is_file():
+        raise LmaError(f"--warm-start {adapter_dir}: not an adapter saved by `lma finetune --lora --adapter-only`")
+    record = json.loads((folder / INFO_FILE).read_text())
+    if record.get("base") != base:
+        raise LmaError(f"--warm-start {adapter_dir}: trained on {record.get('base')}, not on --base {base}")
+    trained = record.get("settings") or {}
+    if (trained.get("lora_rank"), trained.get("lora_layers")) != (settings.lora_rank, settings.lora_layers):
+        layers = f" --lora-layers {trained['lora_layers']}" if trained.get("lora_layers") else " (no --lora-layers)"
+        raise LmaError(f"--warm-start {adapter_dir}: give the adapter's own --lora-rank {trained.get('lora_rank')}{layers}")
+    if record.get("history") != history or record.get("prompt_layout") != LAYOUT:
+        raise LmaError(f"--warm-start {adapter_dir}: trained on prompts of --history {record.get('history')} "
+                       f"(layout {record.get('prompt_layout')}), not --history {history} (layout {LAYOUT})")
 
 
 def check_new_vision(base: str, vision: bool, settings: Any, freeze_vision: bool) -> None:

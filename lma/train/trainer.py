@@ -48,6 +48,7 @@ class TrainSettings:
     seed: int = 0
     adapter_only: bool = False  # keep the LoRA adapter unmerged: small enough to copy off a GPU box
     save_every: int | None = None  # optimizer steps between checkpoints (None: no checkpoints)
+    warm_start: str | None = None  # a LoRA adapter folder to continue from (a DAgger round), its rank and layers
 
 
 def load_base(spec: str) -> tuple[Any, Any]:
@@ -209,7 +210,11 @@ def train(model: Any, tokenizer: Any, examples: list[Example], settings: TrainSe
     from; the caller checks that a folder it reuses belongs to the same run.
     """
     rows = [r for r in (encode(e, tokenizer, settings.max_length) for e in examples) if r is not None]
-    if settings.lora:
+    if settings.lora and settings.warm_start:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, settings.warm_start, is_trainable=True)
+    elif settings.lora:
         from peft import LoraConfig, get_peft_model
 
         from lma.train.frozen_layers import layer_linear_names, trained_layer_indices

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -161,8 +162,12 @@ def test_a_round_continues_from_the_previous_rounds_adapter(expert_run, tiny_mod
     assert json.loads((second / "lma-finetune.json").read_text())["settings"]["warm_start"] == str(first)
     if layers:
         return
+    torn = tmp_path / "torn"
+    shutil.copytree(first, torn)
+    (torn / "lma-finetune.json").write_text("{torn")
     capsys.readouterr()
     for extra, message in ((["--warm-start", str(expert_run)], "not an adapter saved by"),
+                           (["--warm-start", str(torn)], "not an adapter saved by"),
                            (["--warm-start", str(first), "--lora-rank", "4"], "give the adapter's own --lora-rank 16"),
                            (["--warm-start", str(first), "--history", "3"], "trained on prompts of --history 16")):
         assert main(common + ["--out", str(tmp_path / "bad"), "--max-steps", "1"] + extra) == 2
@@ -187,6 +192,9 @@ def test_saved_data_keeps_the_prompt_shape_it_was_made_with(expert_run, tiny_mod
     old.write_text(data.read_text().replace(f'"prompt_layout": {LAYOUT}', f'"prompt_layout": {LAYOUT - 1}'))
     assert main(["finetune", "--from", str(old), "--save-data", str(tmp_path / "again.jsonl")]) == 2
     assert f"an example of prompt layout {LAYOUT - 1}" in capsys.readouterr().err
+    old.write_text(data.read_text().replace('"history": 3', '"history": "three"'))
+    assert main(["finetune", "--from", str(old), "--save-data", str(tmp_path / "again.jsonl")]) == 2
+    assert "history 'three' is not a number of steps" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args, message", [

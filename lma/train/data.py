@@ -227,12 +227,15 @@ def saved_history(sources: list[str | Path]) -> int | None:
         if str(path).endswith(".jsonl") and Path(path).is_file():
             with open(path, encoding="utf-8") as f:
                 first = f.readline()
+            history = None
             try:
-                history = json.loads(first).get("history") if first.strip() else None
+                history = json.loads(first).get("history")
+                if history is not None:
+                    found[str(path)] = int(history)
             except (json.JSONDecodeError, AttributeError):
-                history = None  # load_examples names the bad line
-            if history is not None:
-                found[str(path)] = int(history)
+                pass  # not an example at all: load_examples names the line
+            except (TypeError, ValueError):
+                raise TrainingDataError(f"{path}:1: history {history!r} is not a number of steps") from None
     if len(set(found.values())) > 1:
         listed = ", ".join(f"{path} (--history {history})" for path, history in found.items())
         raise TrainingDataError(f"these example files were saved with different histories: {listed}; "

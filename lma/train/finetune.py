@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from lma.errors import LmaError
-from lma.models.records import INFO_FILE
+from lma.models.records import INFO_FILE, training_record
 from lma.planning.prompt import LAYOUT
 from lma.train.assemble import LanguageSpec, VisionSpec, assemble_vlm, new_language_model
 
@@ -103,10 +103,8 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
     check_new_language(new_language, new_vision, settings)
     if new_language is not None and settings.lr is None:  # from scratch: the fine-tuning default would crawl
         settings = dataclasses.replace(settings, lr=1e-3)
-    if settings.warm_start and vision:
-        raise LmaError("--warm-start continues a text planner's adapter; a vision-language planner trains from its base")
     if settings.warm_start:
-        check_warm_start(settings.warm_start, base, settings, history)
+        check_warm_start(settings.warm_start, base, settings, history, vision)
     if vision and settings.lora_layers:
         raise LmaError("--lora-layers: a vision-language planner's image tokens enter below the top layers "
                        "(drop --lora-layers)")
@@ -161,14 +159,15 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
     return info
 
 
-def check_warm_start(adapter_dir: str, base: str, settings: Any, history: int) -> None:
+def check_warm_start(adapter_dir: str, base: str, settings: Any, history: int, vision: bool) -> None:
     """Refuse an adapter to continue from that another run could not have made: it must be lma
-    finetune's adapter (``--adapter-only``) of the same base, rank, layers and prompt history, so
-    the new round is the same model trained further, recorded truly."""
-    folder = Path(adapter_dir)
-    if not (folder / "adapter_config.json").is_file() or not (folder / INFO_FILE).is_file():
+    finetune's adapter (``--adapter-only``) of a text planner of the same base, rank, layers and
+    prompt history, so the new round is the same model trained further, recorded truly."""
+    if vision:
+        raise LmaError("--warm-start continues a text planner's adapter; a vision-language planner trains from its base")
+    record = training_record(f"transformers:{adapter_dir}")  # {} when missing or unreadable
+    if not (Path(adapter_dir) / "adapter_config.json").is_file() or not record:
         raise LmaError(f"--warm-start {adapter_dir}: not an adapter saved by `lma finetune --lora --adapter-only`")
-    record = json.loads((folder / INFO_FILE).read_text())
     if record.get("base") != base:
         raise LmaError(f"--warm-start {adapter_dir}: trained on {record.get('base')}, not on --base {base}")
     trained = record.get("settings") or {}

@@ -205,10 +205,9 @@ def merge(adapter_dir: str, out: str | Path, base: str | None = None) -> dict[st
     from lma.train.trainer import merge_adapter
     from lma.train.vlm import is_vlm_folder, load_vlm_base
 
-    info_path = Path(adapter_dir) / INFO_FILE
-    if not info_path.is_file():
-        raise LmaError(f"{adapter_dir} is not an adapter saved by `lma finetune --adapter-only` (no {INFO_FILE})")
-    info = json.loads(info_path.read_text())
+    info = training_record(f"transformers:{adapter_dir}")  # {} when missing or unreadable
+    if not info:
+        raise LmaError(f"{adapter_dir} is not an adapter saved by `lma finetune --adapter-only` (no readable {INFO_FILE})")
     base = base or info["base"]
     model, tokenizer = merge_adapter(adapter_dir, base, load_vlm_base if is_vlm_folder(base) else None)
     info.update(base=base, merged_from=str(adapter_dir), finished=time.strftime("%Y-%m-%d %H:%M:%S"))

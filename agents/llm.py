@@ -126,7 +126,8 @@ class LLMAgent(Agent):
                                                                      where={"env": self.task.env_id})]
         self._read = percept.text
         usage, inner_calls, scratch = percept.usage, [], []  # a captioning model's tokens count too
-        trace: dict[str, Any] = {"perception": percept.text, "percept": percept.data, "memories": recalled}
+        trace: dict[str, Any] = {"perception": percept.text, "percept": percept.data, "memories": recalled,
+                                 "history": self.history_size}  # the prompt's shape, for lma finetune
         for _ in range(self.max_inner_calls + 1):
             given = plan_input(percept.text, env_tools + agent_tools, self.turns, goal=self.task.goal,
                                history=self.history_size, memories=recalled, scratch=scratch, images=percept.images)

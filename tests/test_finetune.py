@@ -197,6 +197,27 @@ def test_saved_data_keeps_the_prompt_shape_it_was_made_with(expert_run, tiny_mod
     assert "history 'three' is not a number of steps" in capsys.readouterr().err
 
 
+def test_a_runs_prompts_are_trained_at_the_history_its_agent_showed(expert_run, tmp_path, capsys, scripted_model):
+    """A model-driven agent records the history its prompts show: training on its run uses it when
+    no --history is given, and refuses another one (the prompts cannot be re-cut to it)."""
+    from lma.train.data import training_history
+
+    examples, _ = collect_examples([expert_run], history=2)
+    seed = int(examples[0].source.split("__s")[1].split("#")[0])
+    calls = [json.loads(t) for e in examples if e.source.startswith(examples[0].source.split("#")[0]) for t in e.targets]
+    llm_run = record(tmp_path, make_agent("type1", model=scripted_model(calls), history=2), [seed], "llm")
+    assert training_history([expert_run, llm_run], None) == 2  # the expert's prompts are rebuilt at any history
+    with pytest.raises(TrainingDataError, match="was shown 2 past steps, so train on it with --history 2"):
+        collect_examples([llm_run], history=16)
+    data = tmp_path / "data.jsonl"
+    assert main(["finetune", "--from", str(llm_run), "--save-data", str(data)]) == 0
+    assert {json.loads(line)["history"] for line in data.read_text().splitlines()} == {2}
+    other = record(tmp_path, make_agent("type1", model=scripted_model(calls), history=3), [seed], "other")
+    capsys.readouterr()
+    assert main(["finetune", "--from", f"{llm_run},{other}", "--save-data", str(tmp_path / "both.jsonl")]) == 2
+    assert "made with different histories" in capsys.readouterr().err and not (tmp_path / "both.jsonl").exists()
+
+
 @pytest.mark.parametrize("args, message", [
     (["--base", "openai:http://127.0.0.1:9/v1#x"], "cannot fine-tune 'openai:"),
     (["--base", "transformers:/nonexistent/model"], "base model folder not found"),

@@ -198,6 +198,10 @@ def episode_examples(run: RunDir, result: EpisodeResult, history: int) -> list[E
         return []
     source = f"{run.path.name}/{result.episode_id}"
     steps = recorded_steps(rows)
+    recorded = _rows_history(rows, source) if steps is not None else None
+    if recorded is not None and recorded != history:
+        raise TrainingDataError(f"{source}: its planner was shown {recorded} past steps, so train on it with "
+                                f"--history {recorded} (asked: {history})")
     if steps is None:
         env_kwargs = (run.config().get("env_args") or {}).get(result.env, {})
         steps = replayed_steps(rows, result.env, result.seed, source, history, env_kwargs)
@@ -219,37 +223,68 @@ def save_examples(examples: list[Example], path: str | Path, history: int) -> No
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def saved_history(sources: list[str | Path]) -> int | None:
-    """The history the saved example files among ``sources`` were made with; None when none records
-    one (run folders only, or files saved before lma recorded it). Files that disagree are refused."""
+def recorded_history(sources: list[str | Path]) -> int | None:
+    """The history the prompts in ``sources`` were made with: what saved example files record, and
+    what model-driven agents recorded with every step of their runs; None when none records one
+    (runs of the ``expert`` agent, whose prompts are rebuilt at any history, or data made before lma
+    recorded it). Sources that disagree are refused: a planner is trained on one prompt shape."""
     found: dict[str, int] = {}
     for path in sources:
-        if str(path).endswith(".jsonl") and Path(path).is_file():
-            with open(path, encoding="utf-8") as f:
-                first = f.readline()
-            history = None
-            try:
-                history = json.loads(first).get("history")
-                if history is not None:
-                    found[str(path)] = int(history)
-            except (json.JSONDecodeError, AttributeError):
-                pass  # not an example at all: load_examples names the line
-            except (TypeError, ValueError):
-                raise TrainingDataError(f"{path}:1: history {history!r} is not a number of steps") from None
+        history = _file_history(Path(path)) if str(path).endswith(".jsonl") else _run_history(Path(path))
+        if history is not None:
+            found[str(path)] = history
     if len(set(found.values())) > 1:
         listed = ", ".join(f"{path} (--history {history})" for path, history in found.items())
-        raise TrainingDataError(f"these example files were saved with different histories: {listed}; "
+        raise TrainingDataError(f"these training sources were made with different histories: {listed}; "
                                 "a planner is trained on one prompt shape")
     return next(iter(found.values()), None)
 
 
+def _file_history(path: Path) -> int | None:
+    if not path.is_file():
+        return None  # collect_examples names the missing file
+    with open(path, encoding="utf-8") as f:
+        first = f.readline()
+    try:
+        return _steps(json.loads(first).get("history"), f"{path}:1")
+    except (json.JSONDecodeError, AttributeError):
+        return None  # not an example at all: load_examples names the line
+
+
+def _run_history(path: Path) -> int | None:
+    if not (path / "results.jsonl").is_file():
+        return None  # collect_examples names what is wrong with the folder
+    run = RunDir.open(path)
+    for result in run.results():
+        if not result.error:
+            return _rows_history(run.trajectory(result.episode_id), f"{path.name}/{result.episode_id}")
+    return None
+
+
+def _rows_history(rows: list[dict[str, Any]], source: str) -> int | None:
+    """The history a model-driven agent recorded with its first planned step (None: no prompt recorded)."""
+    for row in rows:
+        if isinstance(row.get("trace"), dict) and "history" in row["trace"]:
+            return _steps(row["trace"]["history"], source)
+    return None
+
+
+def _steps(history: Any, where: str) -> int | None:
+    if history is None:
+        return None
+    try:
+        return int(history)
+    except (TypeError, ValueError):
+        raise TrainingDataError(f"{where}: history {history!r} is not a number of steps") from None
+
+
 def training_history(sources: list[str | Path], given: int | None) -> int:
-    """The history to make prompts with: ``given``, else the one the saved example files among
-    ``sources`` record, else the agents' default."""
+    """The history to make prompts with: ``given``, else the one ``sources`` were recorded with
+    (:func:`recorded_history`), else the agents' default."""
     if given is not None:
         return given
-    saved = saved_history(sources)
-    return DEFAULT_HISTORY if saved is None else saved
+    recorded = recorded_history(sources)
+    return DEFAULT_HISTORY if recorded is None else recorded
 
 
 def load_examples(path: str | Path) -> list[Example]:
@@ -285,7 +320,7 @@ def collect_examples(sources: list[str | Path], history: int = DEFAULT_HISTORY) 
         if str(path).endswith(".jsonl"):
             if not Path(path).is_file():
                 raise TrainingDataError(f"training data file not found: {path}")
-            saved = saved_history([path])
+            saved = _file_history(Path(path))
             if saved is not None and saved != history:
                 raise TrainingDataError(f"{path} was saved with --history {saved}: its prompts show {saved} past steps, "
                                         f"so train on it with --history {saved} (asked: {history})")

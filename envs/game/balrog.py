@@ -23,6 +23,10 @@ for the kinds ``goto``, ``pickup``, ``open``, ``putnext`` and ``pick_up_seq_go_t
 - **Scene**: ``obs["data"]["scene"]`` holds the view's sentences without the carried object, in
   both text modes: what a captioner should say of the frame (``lma finetune --caption`` learns to
   write it; ``benchmarks/caption_accuracy.py`` scores captions against it).
+- **Tiles**: ``obs["data"]["tiles"]`` is the view in MiniGrid's own encoding, row by row as the
+  frame shows it (7 rows of 7 ``[object, colour, state]`` index triples; the agent's cell holds
+  what it carries; cells out of sight are ``unseen``, 0): what each 16-pixel tile of the frame
+  shows, for teaching a new vision tower to see (``lma finetune --pretrain-vision``).
 - **Tools**: BALROG's six actions (no ``done``), named as identifiers, with BALROG's descriptions.
 - **Success**: the episode terminated with a positive reward (BALROG's score is 1 per such episode).
 
@@ -133,7 +137,8 @@ class BalrogEnv(BabyAIEnv):
         observation = balrog_observation(carried if self.text == "goal" else descriptions)
         text = "\n".join(filter(None, [f"Your goal is to {raw['mission']}.", observation]))
         data = {"goal": raw["mission"], "kind": level.kind, "observation": observation, "max_steps": level.max_steps,
-                "scene": balrog_observation([d for d in descriptions if d not in carried])}
+                "scene": balrog_observation([d for d in descriptions if d not in carried]),
+                "tiles": raw["image"].transpose(1, 0, 2).tolist()}  # MiniGrid's [x][y] -> the frame's rows
         return LazyObservation(text=text, image=self.defer(lambda: level.get_pov_render(tile_size=POV_TILE_SIZE)),
                                data=data)
 

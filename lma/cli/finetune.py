@@ -49,6 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--new-language", metavar="WIDTH/LAYERS",
                    help="with --new-vision: a new small language model (the base's tokenizer only) in place of the "
                         "base's, trained in full; cheap enough on a CPU for a captioner (e.g. 128/2)")
+    p.add_argument("--pretrain-vision", type=int, default=0, metavar="EPOCHS",
+                   help="with --new-vision: first teach the new tower to name what each patch of the frame shows "
+                        "(envs with data['tiles'], e.g. babyai/balrog-*) for EPOCHS epochs (lma.train.tiles)")
     p.add_argument("--caption", action="store_true",
                    help="train a scene captioner, not a planner: each frame -> the env's own sentences for it "
                         "(envs with data['scene']); use it with --perceiver scene:transformers:OUT")
@@ -86,6 +89,8 @@ def main(args: argparse.Namespace) -> int:
     for flag in ("adapter_only", "lora_layers", "warm_start"):
         if getattr(args, flag) and not args.lora:
             raise LmaError(f"--{flag.replace('_', '-')} needs --lora")
+    if args.pretrain_vision < 0:
+        raise LmaError("--pretrain-vision must be a number of epochs (0: none)")
     for name in ("epochs", "batch_size", "max_steps", "max_length", "save_every", "lora_rank", "lora_layers"):
         value = getattr(args, name)
         if value is not None and value <= 0:
@@ -107,7 +112,7 @@ def main(args: argparse.Namespace) -> int:
                     freeze_vision=args.freeze_vision,
                     new_vision=VisionSpec.parse(args.new_vision) if args.new_vision else None,
                     new_language=LanguageSpec.parse(args.new_language) if args.new_language else None,
-                    caption=args.caption)
+                    caption=args.caption, pretrain_vision=args.pretrain_vision)
     f = info["figures"]
     print(f"trained on {f['examples']} examples from {info['episodes']} episodes: {f['steps']} optimizer steps, "
           f"loss {f['train_loss']}, {f['seconds']:.0f}s, {f['tokens_per_second']} tokens/s on {f['device']}",

@@ -78,7 +78,7 @@ def run_fingerprint(examples: list[Any], base: str, settings: Any) -> str:
 def finetune(sources: list[str], base: str, out: str | Path, settings: Any, history: int | None = None,
              save_data: str | None = None, freeze_vision: bool = False,
              new_vision: VisionSpec | None = None, new_language: LanguageSpec | None = None,
-             caption: bool = False) -> dict[str, Any]:
+             caption: bool = False, pretrain_vision: int = 0) -> dict[str, Any]:
     """Build the data, train, and write the model to ``out`` atomically; returns its info.
 
     A vision-language base (a transformers folder with a vision tower) trains on each step's
@@ -86,9 +86,11 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
     ``new_vision`` gives it a new vision tower first (:mod:`lma.train.assemble`; ``new_language``
     puts a new small language model with the base's tokenizer in place of the base's). With
     ``caption`` the model learns to write each frame's scene instead of the planner's call
-    (:mod:`lma.train.captions`).
+    (:mod:`lma.train.captions`). ``pretrain_vision`` epochs first teach the new tower to name each
+    patch's tile (:mod:`lma.train.tiles`).
     """
     from lma.train.captions import collect_scene_examples
+    from lma.train.tiles import collect_tile_examples, pretrain_tower
     from lma.train.data import collect_examples, save_examples, training_history
     from lma.train.trainer import load_base, train
     from lma.train.vlm import collect_frame_examples, is_vlm_folder, load_vlm_base, train_vlm
@@ -101,6 +103,8 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
         check_new_vision(base, vision, settings, freeze_vision)
         vision = True
     check_new_language(new_language, new_vision, settings)
+    if pretrain_vision and new_vision is None:
+        raise LmaError("--pretrain-vision teaches a new vision tower to see: give --new-vision too")
     if new_language is not None and settings.lr is None:  # from scratch: the fine-tuning default would crawl
         settings = dataclasses.replace(settings, lr=1e-3)
     if settings.warm_start:
@@ -115,6 +119,7 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
     if caption and not vision:
         raise LmaError(f"--caption: {base} does not see; a captioner needs a vision-language base or --new-vision")
     if vision:
+        tiles = collect_tile_examples(sources) if pretrain_vision else []
         frames = collect_scene_examples(sources) if caption else collect_frame_examples(sources, history)
         examples: list[Any] = frames
         episodes = len({e.source.rsplit("#", 1)[0] for e in frames})
@@ -123,6 +128,8 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
         if save_data:
             save_examples(examples, save_data, history)
     made_from = base if new_vision is None else f"{base} + new vision {new_vision} + {new_language or 'its LM'}"
+    if pretrain_vision:
+        made_from += f" + {pretrain_vision} epochs of tiles"
     fingerprint = run_fingerprint(examples, made_from, settings)
     checkpoints = checkpoint_folder(Path(out), fingerprint) if settings.save_every else None
     if new_vision is not None:
@@ -141,6 +148,8 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
         info["new_vision"] = dataclasses.asdict(new_vision)
     if new_language is not None:
         info["new_language"] = dataclasses.asdict(new_language)
+    if pretrain_vision:
+        info["pretrain_vision"] = pretrain_tower(model, tokenizer, tiles, pretrain_vision, settings.seed)
 
     def write(tmp: Path) -> None:
         if vision:

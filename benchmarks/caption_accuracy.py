@@ -6,9 +6,12 @@ captioner is asked about the frame exactly as the ``scene:`` perceiver asks it, 
 compared with the scene: the share of frames captioned exactly, and of sentences (the scene's lines
 as a multiset) the share said right (precision) and the share said at all (recall), and that
 recall for the sentences about objects alone (walls are most sentences and the easiest). Also seconds
-per caption (batches of ``--batch``, through the transformers backend).
+per caption (batches of ``--batch``, through the transformers backend). ``--perceiver SPEC`` scores
+a perceiver that writes ``data["scene"]`` instead (``tiles:DIR``, a tile reader of ``lma finetune
+--tiles``), one frame at a time; ``--blank`` gives it black frames (the ablation: does it look?).
 
-    python benchmarks/caption_accuracy.py --captioner build/babyai-captioner --episodes 10
+    python benchmarks/caption_accuracy.py --captioner build/babyai-captioner/captioner --episodes 10
+    python benchmarks/caption_accuracy.py --perceiver tiles:build/babyai-reader --episodes 10 [--blank]
 """
 
 from __future__ import annotations
@@ -18,10 +21,14 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
 
 import lma
 from lma.models import load_model
 from lma.models.base import Request
+from lma.perception.base import make_perceiver
 from lma.perception.caption import scene_request
 
 TASKS = ["goto", "pickup", "open", "putnext", "pick_up_seq_go_to"]
@@ -60,29 +67,42 @@ def score(pairs: list[tuple[str, str]]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--captioner", required=True, help="the folder lma finetune --caption wrote")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--captioner", help="the folder lma finetune --caption wrote")
+    which.add_argument("--perceiver", help="a perceiver spec that writes data['scene'] (tiles:DIR)")
+    parser.add_argument("--blank", action="store_true", help="black frames instead of the real ones")
     parser.add_argument("--episodes", type=int, default=10, help="episodes per task")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=16)
     args = parser.parse_args()
-    model = load_model(f"transformers:{args.captioner}")
+    caption = scene_writer(args)
     figures, everything, seconds = {}, [], 0.0
     for task in TASKS:
         seen = frames(f"babyai/balrog-{task}-v0", range(args.seed, args.seed + args.episodes))
         captions = []
         start = time.perf_counter()
         for i in range(0, len(seen), args.batch):
-            batch = [Request(scene_request(), (image,), max_tokens=96) for image, _ in seen[i : i + args.batch]]
-            captions += [c.text.strip() for c in model.complete_batch(batch)]
+            images = [np.zeros_like(np.asarray(image)) if args.blank else image for image, _ in seen[i : i + args.batch]]
+            captions += caption(images)
         seconds += time.perf_counter() - start
         pairs = [(c, scene) for c, (_, scene) in zip(captions, seen)]
         figures[task], everything = score(pairs), everything + pairs
     figures["all"] = score(everything)
     figures["seconds_per_caption"] = round(seconds / len(everything), 4)
     figures["load_average"] = os.getloadavg()[0]
-    print(json.dumps({"captioner": args.captioner, "episodes_per_task": args.episodes, "seed": args.seed,
-                      **figures}, indent=2))
-    model.close()
+    print(json.dumps({"captioner": args.captioner or args.perceiver, "blank": args.blank,
+                      "episodes_per_task": args.episodes, "seed": args.seed, **figures}, indent=2))
+
+
+def scene_writer(args: argparse.Namespace) -> Callable[[list[object]], list[str]]:
+    """Frames -> their captions, by the captioner (in batches) or the perceiver (one by one)."""
+    if args.perceiver:
+        perceiver = make_perceiver(args.perceiver)
+        return lambda images: [perceiver.perceive({"text": "", "image": image, "data": {}}).data.get("scene", "")
+                               for image in images]
+    model = load_model(f"transformers:{args.captioner}")
+    return lambda images: [c.text.strip() for c in model.complete_batch(
+        [Request(scene_request(), (image,), max_tokens=96) for image in images])]
 
 
 if __name__ == "__main__":

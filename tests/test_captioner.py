@@ -109,20 +109,6 @@ def test_bad_captioner_requests_fail_in_one_line_without_output(frame_only_run, 
         assert message in err and "Traceback" not in err and not out.exists()
 
 
-def test_the_tiles_say_what_each_patch_of_the_frame_shows():
-    """``data["tiles"]`` is the view row by row as the frame draws it: the wall the text puts one
-    step left is the tile left of the agent's, and each tile with an object is drawn brighter than floor."""
-    import numpy as np
-
-    env = lma.make("babyai/balrog-goto-v0")
-    obs, _ = env.reset(seed=3)
-    tiles, frame = np.array(obs["data"]["tiles"]), np.asarray(obs["image"])
-    assert tiles.shape == (7, 7, 3) and "a wall 1 step left" in obs["text"]
-    assert tiles[6, 2, 0] == 2 and tiles[6, 3, 0] == 1  # MiniGrid: 2 wall, 1 empty (the agent's own cell)
-    brightness = frame.reshape(7, 16, 7, 16, 3).mean(axis=(1, 3, 4))
-    assert brightness[tiles[..., 0] == 0].max() < brightness[tiles[..., 0] == 1].min()  # unseen is dark
-
-
 def test_a_new_tower_learns_to_name_the_tiles_of_its_frames(frame_only_run, tiny_lm, tmp_path):
     """Pretraining on the env's tiles: held-out patches named far better than by the untrained
     tower, recorded with the model; the captioner then trains on from that tower."""

@@ -41,6 +41,7 @@ from lma.core import Observation
 from lma.envs.game.babyai import BabyAIEnv
 from lma.envs.observation import LazyObservation
 from lma.errors import LmaError
+from lma.perception.minigrid_text import balrog_observation, view_sentences
 
 TASKS = ("goto", "pickup", "open", "putnext", "pick_up_seq_go_to", "mix")
 TEXTS = ("full", "goal")  # BabyAI-Text's sentences, or only the goal and the carried object
@@ -54,61 +55,14 @@ ACTIONS = {
     "toggle": "manipulate the object in front of you",
 }
 POV_TILE_SIZE = 16
-_UNSEEN, _EMPTY, _WALL, _DOOR = 0, 1, 2, 4  # MiniGrid's object indices
-_DOOR_STATES = ("open", "closed", "locked")
-
-
-def _steps(n: int) -> str:
-    return f"{n} step{'s' if n > 1 else ''}"
 
 
 def babyai_text_descriptions(level: Any) -> list[str]:
-    """BabyAI-Text's sentences for what the agent of a MiniGrid ``level`` sees, in its order.
-
-    What you carry, then a wall straight ahead, to the left and to the right, each only when it is
-    the first thing seen that way ("You see a wall 2 steps left"), then every object in the view,
-    column by column from the left, as "You see a {colour} {type} " followed by its offset ("1 step
-    right and 2 steps forward"; one part when it is straight ahead or level with you). Doors read
-    "You see a {open|closed|locked} {colour} door ..." (BabyAI-Text writes "a open" too).
-    """
-    from minigrid.core.constants import IDX_TO_COLOR, IDX_TO_OBJECT
-
+    """BabyAI-Text's sentences for what the agent of a MiniGrid ``level`` sees, in its order: what
+    it carries, then the view (:func:`lma.perception.minigrid_text.view_sentences`)."""
     grid, vis_mask = level.gen_obs_grid()
-    view = grid.encode(vis_mask)
-    ax, ay = level.get_view_coords(*level.agent_pos)
-    lines = []
-    if level.carrying is not None:
-        lines.append(f"You carry a {level.carrying.color} {level.carrying.type}")
-    rays = {
-        "forward": [(ax, y) for y in range(ay - 1, -1, -1)],
-        "left": [(x, ay) for x in range(ax - 1, -1, -1)],
-        "right": [(x, ay) for x in range(ax + 1, view.shape[0])],
-    }
-    for direction, cells in rays.items():
-        for n, (x, y) in enumerate(cells, 1):
-            if view[x, y, 0] in (_UNSEEN, _EMPTY):
-                continue
-            if view[x, y, 0] == _WALL:
-                lines.append(f"You see a wall {_steps(n)} {direction}")
-            break
-    for x in range(view.shape[0]):
-        for y in range(view.shape[1]):
-            kind, colour, state = (int(v) for v in view[x, y])
-            if kind in (_UNSEEN, _EMPTY, _WALL) or (x, y) == (ax, ay):
-                continue
-            name = f"{IDX_TO_COLOR[colour]} {IDX_TO_OBJECT[kind]}"
-            if kind == _DOOR:
-                name = f"{_DOOR_STATES[state]} {name}"
-            dx, dy = x - ax, ay - y
-            offset = [f"{_steps(abs(dx))} {'right' if dx > 0 else 'left'}"] if dx else []
-            offset += [f"{_steps(dy)} forward"] if dy else []
-            lines.append(f"You see a {name} " + " and ".join(offset))
-    return lines
-
-
-def balrog_observation(descriptions: list[str]) -> str:
-    """The observation text BALROG's BabyAI wrapper makes of BabyAI-Text's sentences."""
-    return "\n".join(d.replace("You see ", "") for d in descriptions)
+    carried = [f"You carry a {level.carrying.color} {level.carrying.type}"] if level.carrying is not None else []
+    return carried + view_sentences(grid.encode(vis_mask), level.get_view_coords(*level.agent_pos))
 
 
 class BalrogEnv(BabyAIEnv):

@@ -52,6 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pretrain-vision", type=int, default=0, metavar="EPOCHS",
                    help="with --new-vision: first teach the new tower to name what each patch of the frame shows "
                         "(envs with data['tiles'], e.g. babyai/balrog-*) for EPOCHS epochs (lma.train.tiles)")
+    p.add_argument("--tiles", action="store_true",
+                   help="train a tile reader, not a planner: a new vision tower (--new-vision) that names what each "
+                        "patch of the frame shows (envs with data['tiles']); use it with --perceiver tiles:OUT")
     p.add_argument("--caption", action="store_true",
                    help="train a scene captioner, not a planner: each frame -> the env's own sentences for it "
                         "(envs with data['scene']); use it with --perceiver scene:transformers:OUT")
@@ -61,7 +64,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from lma.train.finetune import finetune, merge
+    from lma.train.finetune import finetune, merge, tile_reader
     from lma.train.trainer import TrainSettings
 
     if not args.out and not (args.save_data and args.runs and not args.merge and not args.export_gguf):
@@ -100,6 +103,17 @@ def main(args: argparse.Namespace) -> int:
                              adapter_only=args.adapter_only, save_every=args.save_every,
                              lora_rank=args.lora_rank, lora_layers=args.lora_layers, warm_start=args.warm_start)
     sources = [r for r in args.runs.split(",") if r]
+    if args.tiles:
+        if args.caption or args.pretrain_vision or args.new_language or args.save_data:
+            raise LmaError("--tiles trains a tile reader alone: drop --caption, --pretrain-vision, --new-language "
+                           "and --save-data")
+        f = tile_reader(sources, args.out, VisionSpec.parse(args.new_vision) if args.new_vision else None,
+                        settings)["figures"]
+        print(f"trained on {f['frames']} frames: {f['steps']} steps, {f['seconds']:.0f}s; held-out patches named "
+              f"right: {f.get('held_out_patches_right')}", file=sys.stderr)
+        print(f"saved {args.out}; use it with: lma run --agent type2 --perceiver tiles:{args.out} --env ENV "
+              "--env-arg text=goal")
+        return 0
     if not args.out:
         from lma.train.data import collect_examples, save_examples, training_history
 

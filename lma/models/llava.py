@@ -19,7 +19,6 @@ def llava_config_and_processor(tokenizer: Any, vision: Any, text_config: Any, **
     """The ``LlavaConfig`` of a ``vision`` tower (a ``CLIPVisionConfig``) before ``text_config``,
     and the ``LlavaProcessor`` that feeds it; ``tokenizer`` must hold the ``<image>`` token."""
     from transformers import LlavaConfig, LlavaProcessor
-    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
     llava = LlavaConfig(vision_config=vision, text_config=text_config,
                         image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
@@ -27,8 +26,16 @@ def llava_config_and_processor(tokenizer: Any, vision: Any, text_config: Any, **
                         pad_token_id=tokenizer.pad_token_id, **config)
     side = vision.image_size
     processor = LlavaProcessor(
-        image_processor=CLIPImageProcessorPil(size={"shortest_edge": side}, crop_size={"height": side, "width": side}),
+        image_processor=clip_image_processor(side),
         tokenizer=tokenizer, patch_size=vision.patch_size, vision_feature_select_strategy="default",
         chat_template=CHATML_WITH_IMAGES, num_additional_image_tokens=1,  # CLIP's class token
     )
     return llava, processor
+
+
+def clip_image_processor(side: int) -> Any:
+    """CLIP's image processor for a tower of ``side`` pixels: the shorter side resized to it, then
+    the centre cropped, CLIP's normalisation."""
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    return CLIPImageProcessorPil(size={"shortest_edge": side}, crop_size={"height": side, "width": side})

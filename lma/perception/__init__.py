@@ -11,6 +11,9 @@ perceivers.register("caption", "lma.perception.caption:from_spec", raw_target=Tr
 perceivers.register("scene", "lma.perception.caption:scene_from_spec", raw_target=True,
                     description="a captioner trained here (lma finetune --caption) writes the env's own sentences "
                                 "for the frame (scene:MODEL_SPEC)")
+perceivers.register("tiles", "lma.perception.tiles:Tiles", raw_target=True,
+                    description="a vision tower trained here (lma finetune --tiles) reads each tile of a BabyAI "
+                                "frame; the view's sentences are written from what it read (tiles:DIR)")
 perceivers.register("ocr", "lma.perception.ocr:Ocr", description="the text on the frame, with boxes (RapidOCR)")
 perceivers.register("a11y", "lma.perception.elements:A11y",
                     description="the accessibility view: elements with ids, roles and labels")

@@ -13,6 +13,8 @@ passthrough    the observation text; the frame to planners whose model takes ima
 blank-frame    the text, and a black frame instead of the real one (does a VLM planner look?)
 caption        a VLM describes the frame in words for a text-only planner (:mod:`lma.perception.caption`)
 scene          a captioner trained here writes the env's own sentences for the frame (same module)
+tiles          a vision tower trained here reads each tile; the view's sentences are written from it
+               (:mod:`lma.perception.tiles`)
 ocr            the text on the frame, with boxes, read by RapidOCR (:mod:`lma.perception.ocr`)
 a11y           the accessibility view: elements with ids, roles and labels (:mod:`lma.perception.elements`)
 som            set-of-marks: numbered boxes drawn on the frame, ids = the tools' element ids

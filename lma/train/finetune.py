@@ -168,6 +168,32 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
     return info
 
 
+def tile_reader(sources: list[str], out: str | Path, spec: VisionSpec | None, settings: Any) -> dict[str, Any]:
+    """Train a tile reader (``lma finetune --tiles``: a new tower shaped by ``spec`` and its heads,
+    :mod:`lma.train.tiles`) on the runs' frames and write it to ``out`` atomically; returns its info."""
+    from lma.train.tiles import collect_tile_examples, train_reader
+
+    if spec is None:
+        raise LmaError("--tiles trains a new vision tower: give its shape with --new-vision (112/16 for BabyAI's 7x7 view)")
+    if settings.lora or settings.warm_start or settings.adapter_only:
+        raise LmaError("--tiles trains a tower and its heads in full: drop --lora, --adapter-only and --warm-start")
+    if Path(out).exists():
+        raise LmaError(f"{out} already exists: choose a new --out folder")
+    examples = collect_tile_examples(sources)
+    reader, figures = train_reader(spec, examples, settings.epochs, settings.seed, settings.batch_size,
+                                   settings.lr or 1e-3)
+    info = {"from": list(sources), "task": "tiles", "new_vision": dataclasses.asdict(spec),
+            "settings": vars(settings), "figures": figures, "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+    def write(tmp: Path) -> None:
+        tmp.mkdir(parents=True)
+        reader.save(tmp)
+        (tmp / INFO_FILE).write_text(json.dumps(info, indent=2))
+
+    write_atomically(Path(out), write)
+    return info
+
+
 def check_warm_start(adapter_dir: str, base: str, settings: Any, history: int, vision: bool) -> None:
     """Refuse an adapter to continue from that another run could not have made: it must be lma
     finetune's adapter (``--adapter-only``) of a text planner of the same base, rank, layers and

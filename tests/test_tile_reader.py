@@ -14,27 +14,18 @@ import lma
 
 pytest.importorskip("transformers")
 
-from lma.agents import ExpertAgent, make_agent  # noqa: E402
+from lma.agents import make_agent  # noqa: E402
 from lma.cli import main  # noqa: E402
 from lma.core import Task  # noqa: E402
 from lma.errors import LmaError  # noqa: E402
 from lma.perception.base import make_perceiver  # noqa: E402
-from lma.run.recording import RunDir, episode_id  # noqa: E402
+from lma.run.recording import RunDir  # noqa: E402
 from lma.run.runner import run_episode  # noqa: E402
+from test_captioner import expert_run  # noqa: E402  (BabyAI's bot's runs, recorded without frames)
 
 ENV = "babyai/balrog-putnext-v0"
 FRAME_ONLY = {"text": "goal"}
 TINY = ["--new-vision", "56/8/128/2"]  # one patch per BabyAI tile
-
-
-def expert_run(folder: Path, env: str, seeds: tuple[int, ...], env_kwargs: dict) -> Path:
-    """A run folder of BabyAI's bot (a scripted oracle), recorded without frames."""
-    agent = ExpertAgent()
-    run = RunDir.create(folder, "expert", {"agent": agent.config(), "env": env, "env_kwargs": env_kwargs})
-    for seed in seeds:
-        recorder = run.episode(episode_id(agent.name, env, seed), record_frames=False)
-        run.add_result(run_episode(agent, Task(env, seed, env_kwargs=env_kwargs), recorder=recorder))
-    return run.path
 
 
 @pytest.fixture(scope="module")

@@ -82,7 +82,8 @@ def main() -> None:
         captions = []
         start = time.perf_counter()
         for i in range(0, len(seen), args.batch):
-            images = [np.zeros_like(np.asarray(image)) if args.blank else image for image, _ in seen[i : i + args.batch]]
+            batch = [image for image, _ in seen[i : i + args.batch]]
+            images = [np.zeros_like(np.asarray(image)) for image in batch] if args.blank else batch
             captions += caption(images)
         seconds += time.perf_counter() - start
         pairs = [(c, scene) for c, (_, scene) in zip(captions, seen)]

@@ -204,7 +204,8 @@ def test_a_runs_prompts_are_trained_at_the_history_its_agent_showed(expert_run, 
 
     examples, _ = collect_examples([expert_run], history=2)
     seed = int(examples[0].source.split("__s")[1].split("#")[0])
-    calls = [json.loads(t) for e in examples if e.source.startswith(examples[0].source.split("#")[0]) for t in e.targets]
+    episode = examples[0].source.split("#")[0]
+    calls = [json.loads(t) for e in examples if e.source.startswith(episode) for t in e.targets]
     llm_run = record(tmp_path, make_agent("type1", model=scripted_model(calls), history=2), [seed], "llm")
     assert training_history([expert_run, llm_run], None) == 2  # the expert's prompts are rebuilt at any history
     with pytest.raises(TrainingDataError, match="was shown 2 past steps, so train on it with --history 2"):

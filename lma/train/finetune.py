@@ -174,7 +174,8 @@ def tile_reader(sources: list[str], out: str | Path, spec: VisionSpec | None, se
     from lma.train.tiles import collect_tile_examples, train_reader
 
     if spec is None:
-        raise LmaError("--tiles trains a new vision tower: give its shape with --new-vision (112/16 for BabyAI's 7x7 view)")
+        raise LmaError("--tiles trains a new vision tower: give its shape with --new-vision "
+                       "(112/16 for BabyAI's 7x7 view)")
     if settings.lora or settings.warm_start or settings.adapter_only:
         raise LmaError("--tiles trains a tower and its heads in full: drop --lora, --adapter-only and --warm-start")
     if Path(out).exists():

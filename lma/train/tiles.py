@@ -57,15 +57,16 @@ def episode_tiles(run: RunDir, result: EpisodeResult) -> list[TileExample]:
         tiles, image = (obs.get("data") or {}).get("tiles"), obs.get("image")
         if tiles is None or image is None:
             raise TrainingDataError(f"{result.env} gives no frame with a data['tiles'] (what each patch of the frame "
-                                    "shows): --pretrain-vision trains on envs that say it, e.g. babyai/balrog-*")
+                                    "shows): --tiles and --pretrain-vision train on envs that say it, "
+                                    "e.g. babyai/balrog-*")
         examples.append(TileExample(np.array(image), np.array(tiles, dtype=np.int64), f"{source}#{row['step']}"))
     return examples
 
 
 def collect_tile_examples(sources: list[str | Path]) -> list[TileExample]:
     """Every step of every episode of the run folders, with its frame and tiles."""
-    return examples_from_runs(sources, episode_tiles, "--pretrain-vision trains from run folders (replayed in their envs)",
-                              successful_only=False)
+    return examples_from_runs(sources, episode_tiles, "--tiles and --pretrain-vision train from run folders "
+                              "(replayed in their envs)", successful_only=False)
 
 
 def classes_of(examples: list[TileExample]) -> tuple[int, ...]:
@@ -124,7 +125,8 @@ def fit_tiles(tokens: Callable[[Any], Any], pixels: Callable[[list[Any]], Any], 
             right = torch.stack([head(named).argmax(-1) == tiles[..., i] for i, head in enumerate(heads)]).all(0)
         objects = tiles[..., 0] > 2  # MiniGrid: 0 unseen, 1 empty, 2 wall
         figures["held_out_patches_right"] = round(float(right.float().mean()), 4)
-        figures["held_out_object_patches_right"] = round(float(right[objects].float().mean()), 4) if objects.any() else None
+        figures["held_out_object_patches_right"] = (round(float(right[objects].float().mean()), 4)
+                                                    if objects.any() else None)
     return figures
 
 
@@ -159,7 +161,7 @@ def train_reader(spec: Any, examples: list[TileExample], epochs: float, seed: in
     check_grid(spec.image_size // spec.patch, examples, "--tiles")
     reader = TileReader.new(spec, classes_of(examples), seed)
     reader.tower.train()
-    figures = fit_tiles(reader.tokens, reader.pixels, reader.heads,
-                        [*reader.tower.parameters(), *reader.heads.parameters()], examples, epochs, seed, batch_size, lr)
+    params = [*reader.tower.parameters(), *reader.heads.parameters()]
+    figures = fit_tiles(reader.tokens, reader.pixels, reader.heads, params, examples, epochs, seed, batch_size, lr)
     reader.tower.eval()
     return reader, figures

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from lma.train.data import TrainingDataError, recorded_steps, replayed_steps
 
 PROJECTOR_NAMES = ("multi_modal_projector", "connector", "projector", "merger")
 VISION_NAMES = ("vision_tower", "vision_model", "visual")
+E = TypeVar("E")  # an example of one step: a FrameExample, a captioner's, a tile reader's
 LM_LINEAR = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$"
 
 
@@ -70,11 +71,11 @@ def collect_frame_examples(sources: list[str | Path], history: int) -> list[Fram
                               "a vision-language planner trains from run folders (their frames)")
 
 
-def examples_from_runs(sources: list[str | Path], of_episode: Callable[[RunDir, EpisodeResult], list[FrameExample]],
-                       trains_from: str, successful_only: bool = True) -> list[FrameExample]:
+def examples_from_runs(sources: list[str | Path], of_episode: Callable[[RunDir, EpisodeResult], list[E]],
+                       trains_from: str, successful_only: bool = True) -> list[E]:
     """``of_episode`` of every (successful) episode of the run folders; data files are refused
     with ``trains_from`` saying why."""
-    examples: list[FrameExample] = []
+    examples: list[E] = []
     for path in sources:
         if str(path).endswith(".jsonl"):
             raise TrainingDataError(f"{path}: {trains_from}, not from saved text examples")

@@ -40,9 +40,9 @@ class TileReader:
     """A CLIP vision tower and its tile heads: a frame -> what each of its patches shows
     (``[row][col]`` = object, colour and state indices, MiniGrid's encoding)."""
 
-    def __init__(self, tower: Any, heads: Any, side: int):
-        self.tower, self.heads, self.side = tower, heads, side
-        self.image_processor = clip_image_processor(side)
+    def __init__(self, tower: Any, heads: Any):
+        self.tower, self.heads = tower, heads
+        self.image_processor = clip_image_processor(tower.config.image_size)
 
     @classmethod
     def new(cls, spec: Any, classes: tuple[int, ...], seed: int = 0) -> TileReader:
@@ -54,7 +54,7 @@ class TileReader:
         config = CLIPVisionConfig(hidden_size=spec.width, intermediate_size=4 * spec.width,
                                   num_hidden_layers=spec.layers, num_attention_heads=spec.width // 64,
                                   image_size=spec.image_size, patch_size=spec.patch)
-        return cls(CLIPVisionModel(config), tile_heads(spec.width, classes), spec.image_size)
+        return cls(CLIPVisionModel(config), tile_heads(spec.width, classes))
 
     @classmethod
     def load(cls, folder: str | Path) -> TileReader:
@@ -73,7 +73,7 @@ class TileReader:
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise LmaError(f"{folder} is not a tile reader saved by `lma finetune --tiles` "
                            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-        reader = cls(tower, heads, tower.config.image_size)
+        reader = cls(tower, heads)
         reader.tower.eval()
         return reader
 
@@ -100,7 +100,7 @@ class TileReader:
         with torch.no_grad():
             tokens = self.tokens(self.pixels([np.asarray(image)]))[0]
             named = torch.stack([head(tokens).argmax(-1) for head in self.heads], dim=-1)
-        grid = self.side // self.tower.config.patch_size
+        grid = self.tower.config.image_size // self.tower.config.patch_size
         return named.reshape(grid, grid, len(self.heads)).numpy()
 
 

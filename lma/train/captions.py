@@ -13,37 +13,22 @@ the same, and every episode counts, successful or not (a scene is true either wa
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from lma.core import EpisodeResult
 from lma.perception.caption import scene_request
 from lma.run.recording import RunDir
-from lma.train.data import TrainingDataError, replay
+from lma.train.data import replayed_frames
 from lma.train.vlm import FrameExample, examples_from_runs
 
 
-def episode_scenes(rows: list[dict[str, Any]], env_id: str, seed: int, source: str,
-                   env_kwargs: dict[str, Any]) -> list[FrameExample]:
+def episode_scenes(run: RunDir, result: EpisodeResult) -> list[FrameExample]:
     """The frame and scene of every recorded step of one episode, replayed (:func:`lma.train.data.replay`)."""
-    examples = []
-    for row, obs, _ in replay(rows, env_id, seed, source, env_kwargs):
-        scene, image = (obs.get("data") or {}).get("scene"), obs.get("image")
-        if scene is None or image is None:
-            raise TrainingDataError(f"{env_id} gives no frame with a data['scene'] (the sentences a captioner "
-                                    "learns to write): captioners train on envs that say what their frames show")
-        examples.append(FrameExample(scene_request(), str(scene), np.array(image), f"{source}#{row['step']}"))
-    return examples
+    refusal = "(the sentences a captioner learns to write): captioners train on envs that say what their frames show"
+    return [FrameExample(scene_request(), str(scene), image, source)
+            for source, image, scene in replayed_frames(run, result, "scene", refusal)]
 
 
 def collect_scene_examples(sources: list[str | Path]) -> list[FrameExample]:
     """Every step of every episode of the run folders as a captioning example."""
-
-    def of_episode(run: RunDir, result: EpisodeResult) -> list[FrameExample]:
-        env_kwargs = (run.config().get("env_args") or {}).get(result.env, {})
-        return episode_scenes(run.trajectory(result.episode_id), result.env, result.seed,
-                              f"{run.path.name}/{result.episode_id}", env_kwargs)
-
-    return examples_from_runs(sources, of_episode, "a captioner trains from run folders (replayed in their envs)",
+    return examples_from_runs(sources, episode_scenes, "a captioner trains from run folders (replayed in their envs)",
                               successful_only=False)

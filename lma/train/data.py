@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lma.core import EpisodeResult, Observation, StepRecord, ToolCall, goal_of
 from lma.errors import LmaError
 from lma.models.base import Message
@@ -167,6 +169,34 @@ def replay(rows: list[dict[str, Any]], env_id: str, seed: int, source: str,
         env.close()
 
 
+def episode_source(run: RunDir, result: EpisodeResult) -> str:
+    """How training data names an episode of a run (``RUN/EPISODE_ID``; a step adds ``#STEP``)."""
+    return f"{run.path.name}/{result.episode_id}"
+
+
+def env_kwargs_of(run: RunDir, env_id: str) -> dict[str, Any]:
+    """The keyword arguments the run made ``env_id`` with (``--env-arg``): a replay makes it the same way."""
+    return (run.config().get("env_args") or {}).get(env_id, {})
+
+
+def replayed_episode(run: RunDir, result: EpisodeResult) -> Iterator[tuple[dict[str, Any], Observation, Any]]:
+    """:func:`replay` of one recorded episode of ``run``, in its env made as the run made it."""
+    return replay(run.trajectory(result.episode_id), result.env, result.seed, episode_source(run, result),
+                  env_kwargs_of(run, result.env))
+
+
+def replayed_frames(run: RunDir, result: EpisodeResult, key: str,
+                    refusal: str) -> Iterator[tuple[str, np.ndarray, Any]]:
+    """Every recorded step of one episode, replayed: its source (``RUN/EPISODE#STEP``), frame and
+    ``obs["data"][key]``; an env that gives no frame with that key is refused, ``refusal`` saying why."""
+    source = episode_source(run, result)
+    for row, obs, _ in replayed_episode(run, result):
+        value, image = (obs.get("data") or {}).get(key), obs.get("image")
+        if value is None or image is None:
+            raise TrainingDataError(f"{result.env} gives no frame with a data[{key!r}] {refusal}")
+        yield f"{source}#{row['step']}", np.array(image), value
+
+
 def replayed_steps(rows: list[dict[str, Any]], env_id: str, seed: int, source: str, history: int,
                    env_kwargs: dict[str, Any]) -> list[Step]:
     """Prompts rebuilt by replaying the episode; see the module docstring."""
@@ -196,15 +226,14 @@ def episode_examples(run: RunDir, result: EpisodeResult, history: int) -> list[E
     rows = run.trajectory(result.episode_id)
     if not result.success and not labelled_by_expert(rows):
         return []
-    source = f"{run.path.name}/{result.episode_id}"
+    source = episode_source(run, result)
     steps = recorded_steps(rows)
     recorded = _rows_history(rows, source) if steps is not None else None
     if recorded is not None and recorded != history:
         raise TrainingDataError(f"{source}: its planner was shown {recorded} past steps, so train on it with "
                                 f"--history {recorded} (asked: {history})")
     if steps is None:
-        env_kwargs = (run.config().get("env_args") or {}).get(result.env, {})
-        steps = replayed_steps(rows, result.env, result.seed, source, history, env_kwargs)
+        steps = replayed_steps(rows, result.env, result.seed, source, history, env_kwargs_of(run, result.env))
     return merge_steps(steps, source)
 
 
@@ -257,7 +286,7 @@ def _run_history(path: Path) -> int | None:
     run = RunDir.open(path)
     for result in run.results():
         if not result.error:
-            return _rows_history(run.trajectory(result.episode_id), f"{path.name}/{result.episode_id}")
+            return _rows_history(run.trajectory(result.episode_id), episode_source(run, result))
     return None
 
 

@@ -32,7 +32,7 @@ from lma.core import EpisodeResult
 from lma.errors import LmaError
 from lma.perception.tiles import TileReader, tile_heads
 from lma.run.recording import RunDir
-from lma.train.data import TrainingDataError, replay
+from lma.train.data import replayed_frames
 from lma.train.vlm import examples_from_runs
 
 COMPONENTS = ("object", "colour", "state")
@@ -50,17 +50,10 @@ class TileExample:
 
 def episode_tiles(run: RunDir, result: EpisodeResult) -> list[TileExample]:
     """The frame and tiles of every recorded step of one episode, replayed."""
-    env_kwargs = (run.config().get("env_args") or {}).get(result.env, {})
-    source = f"{run.path.name}/{result.episode_id}"
-    examples = []
-    for row, obs, _ in replay(run.trajectory(result.episode_id), result.env, result.seed, source, env_kwargs):
-        tiles, image = (obs.get("data") or {}).get("tiles"), obs.get("image")
-        if tiles is None or image is None:
-            raise TrainingDataError(f"{result.env} gives no frame with a data['tiles'] (what each patch of the frame "
-                                    "shows): --tiles and --pretrain-vision train on envs that say it, "
-                                    "e.g. babyai/balrog-*")
-        examples.append(TileExample(np.array(image), np.array(tiles, dtype=np.int64), f"{source}#{row['step']}"))
-    return examples
+    refusal = ("(what each patch of the frame shows): --tiles and --pretrain-vision train on envs that say it, "
+               "e.g. babyai/balrog-*")
+    return [TileExample(image, np.array(tiles, dtype=np.int64), source)
+            for source, image, tiles in replayed_frames(run, result, "tiles", refusal)]
 
 
 def collect_tile_examples(sources: list[str | Path]) -> list[TileExample]:

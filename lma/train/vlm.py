@@ -28,7 +28,7 @@ from lma.core import EpisodeResult
 from lma.errors import LmaError
 from lma.models.base import Message
 from lma.run.recording import RunDir
-from lma.train.data import TrainingDataError, recorded_steps, replayed_steps
+from lma.train.data import TrainingDataError, env_kwargs_of, episode_source, recorded_steps, replayed_steps
 
 PROJECTOR_NAMES = ("multi_modal_projector", "connector", "projector", "merger")
 VISION_NAMES = ("vision_tower", "vision_model", "visual")
@@ -51,15 +51,14 @@ def frame_examples(run: RunDir, result: EpisodeResult, history: int) -> list[Fra
     """Every step of an episode with its recorded frame; refused when frames were not recorded."""
     rows = run.trajectory(result.episode_id)
     folder = run.path / "episodes" / result.episode_id
-    source = f"{run.path.name}/{result.episode_id}"
+    source = episode_source(run, result)
     called = [r for r in rows if r.get("call")]
     if any(not r.get("frame") or not (folder / r["frame"]).is_file() for r in called):
         raise TrainingDataError(f"{source} has steps without a recorded frame: a vision-language planner trains on "
                                 "frames, so record the runs with frames (without --no-frames)")
     per_row = [recorded_steps([r]) for r in called]
     if any(steps is None for steps in per_row):  # no prompts recorded: rebuild them by replay
-        env_kwargs = (run.config().get("env_args") or {}).get(result.env, {})
-        replayed = replayed_steps(rows, result.env, result.seed, source, history, env_kwargs)
+        replayed = replayed_steps(rows, result.env, result.seed, source, history, env_kwargs_of(run, result.env))
         per_row = [[step] for step in replayed]
     return [FrameExample(step.prompt, step.target, folder / row["frame"], f"{source}#{row['step']}")
             for row, steps in zip(called, per_row) for step in steps or [] if step.trained]

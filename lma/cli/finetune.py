@@ -25,8 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lora-layers", type=int, metavar="K",
                    help="with --lora: adapt the top K decoder layers only; the frozen ones below run once per "
                         "example, so an epoch costs about K/N of a full one (lma.train.frozen_layers)")
-    p.add_argument("--warm-start", metavar="ADAPTER_DIR",
-                   help="with --lora: continue from this adapter (--adapter-only, same base, rank and layers): "
+    p.add_argument("--warm-start", metavar="ADAPTER_DIR|SPEC",
+                   help="with --lora: continue from this adapter (--adapter-only, same base, rank and layers), or "
+                        "from the LoRA GGUF of a llamacpp spec (llamacpp:smollm2-135m-babyai, llamacpp:BASE?lora=F): "
                         "the next DAgger round without retraining from the base")
     p.add_argument("--merge", metavar="ADAPTER_DIR", help="merge an adapter saved with --adapter-only; no training")
     p.add_argument("--export-gguf", metavar="MODEL_OR_ADAPTER_DIR",

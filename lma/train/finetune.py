@@ -201,9 +201,17 @@ def check_warm_start(adapter_dir: str, base: str, settings: Any, history: int, v
     prompt history, so the new round is the same model trained further, recorded truly."""
     if vision:
         raise LmaError("--warm-start continues a text planner's adapter; a vision-language planner trains from its base")
-    record = training_record(f"transformers:{adapter_dir}")  # {} when missing or unreadable
-    if not (Path(adapter_dir) / "adapter_config.json").is_file() or not record:
-        raise LmaError(f"--warm-start {adapter_dir}: not an adapter saved by `lma finetune --lora --adapter-only`")
+    from lma.train.gguf_import import lora_gguf
+
+    if lora_gguf(adapter_dir) is not None:  # a LoRA GGUF lma exported (a shipped planner)
+        record = training_record(adapter_dir)
+    elif (Path(adapter_dir) / "adapter_config.json").is_file():
+        record = training_record(f"transformers:{adapter_dir}")  # {} when missing or unreadable
+    else:
+        record = {}
+    if not record:
+        raise LmaError(f"--warm-start {adapter_dir}: not an adapter saved by `lma finetune --lora --adapter-only`, "
+                       "nor a llamacpp spec with a LoRA GGUF it exported")
     if record.get("base") != base:
         raise LmaError(f"--warm-start {adapter_dir}: trained on {record.get('base')}, not on --base {base}")
     trained = record.get("settings") or {}

@@ -213,7 +213,10 @@ def train(model: Any, tokenizer: Any, examples: list[Example], settings: TrainSe
     if settings.lora and settings.warm_start:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, settings.warm_start, is_trainable=True)
+        from lma.train.gguf_import import adapter_folder
+
+        with adapter_folder(settings.warm_start) as folder:
+            model = PeftModel.from_pretrained(model, folder, is_trainable=True)
     elif settings.lora:
         from peft import LoraConfig, get_peft_model
 

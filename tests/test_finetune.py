@@ -344,3 +344,21 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(expert_run, tiny_model, t
     figures = json.loads((out / "lma-finetune.json").read_text())["figures"]
     assert figures["steps"] == 12 and figures["resumed_from"].rpartition("-")[2].isdigit()
     assert int(figures["resumed_from"].rpartition("-")[2]) >= 2 and not checkpoints.exists()
+
+
+def test_at_most_k_examples_are_drawn_from_each_episode(tmp_path):
+    """--max-per-episode K: a long episode gives K of its examples (the same K for the same seed, in
+    their order), a short one all of its own."""
+    from lma.planning.prompt import DEFAULT_HISTORY
+    from lma.train.data import Example, save_examples
+
+    def example(source: str) -> Example:
+        return Example([{"role": "user", "content": source}, {"role": "assistant", "content": "{}"}], 1, source)
+
+    data = tmp_path / "data.jsonl"
+    save_examples([example(f"run/long#{i}") for i in range(6)] + [example("run/short#0")], data, DEFAULT_HISTORY)
+    drawn = [collect_examples([str(data)], DEFAULT_HISTORY, per_episode=2, seed=seed)[0] for seed in (0, 0, 1, 2)]
+    sources = [[e.source for e in examples] for examples in drawn]
+    assert all(len(s) == 3 and s[-1] == "run/short#0" for s in sources)
+    assert sources[0] == sources[1] and all(s[:2] == sorted(s[:2], key=lambda x: int(x[-1])) for s in sources)
+    assert len({tuple(s) for s in sources}) > 1

@@ -33,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--export-gguf", metavar="MODEL_OR_ADAPTER_DIR",
                    help="write MODEL_DIR (fine-tuned from a GGUF --base) as a GGUF file --out for llama.cpp; "
                         "an adapter folder (--lora --adapter-only) becomes a LoRA GGUF applied over the base")
+    p.add_argument("--max-per-episode", type=int, metavar="K",
+                   help="draw at most K examples from each episode (with --seed): long failed DAgger episodes "
+                        "label the same loop at every step")
     p.add_argument("--save-data", metavar="FILE.jsonl",
                    help="write the training examples to this file (without --out: only that, no training)")
     p.add_argument("--epochs", type=float, default=1.0)
@@ -95,14 +98,16 @@ def main(args: argparse.Namespace) -> int:
             raise LmaError(f"--{flag.replace('_', '-')} needs --lora")
     if args.pretrain_vision < 0:
         raise LmaError("--pretrain-vision must be a number of epochs (0: none)")
-    for name in ("epochs", "batch_size", "max_steps", "max_length", "save_every", "lora_rank", "lora_layers"):
+    for name in ("epochs", "batch_size", "max_steps", "max_length", "save_every", "lora_rank", "lora_layers",
+                 "max_per_episode"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise LmaError(f"--{name.replace('_', '-')} must be positive")
     settings = TrainSettings(lora=args.lora, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                              max_steps=args.max_steps, max_length=args.max_length, seed=args.seed,
                              adapter_only=args.adapter_only, save_every=args.save_every,
-                             lora_rank=args.lora_rank, lora_layers=args.lora_layers, warm_start=args.warm_start)
+                             lora_rank=args.lora_rank, lora_layers=args.lora_layers, warm_start=args.warm_start,
+                             max_per_episode=args.max_per_episode)
     sources = [r for r in args.runs.split(",") if r]
     if args.tiles:
         if args.caption or args.pretrain_vision or args.new_language or args.save_data:
@@ -119,7 +124,7 @@ def main(args: argparse.Namespace) -> int:
         from lma.train.data import collect_examples, save_examples, training_history
 
         history = training_history(sources, args.history)
-        examples, episodes = collect_examples(sources, history)
+        examples, episodes = collect_examples(sources, history, args.max_per_episode, args.seed)
         save_examples(examples, args.save_data, history)
         print(f"wrote {len(examples)} examples from {episodes} episodes to {args.save_data}")
         return 0

@@ -21,6 +21,7 @@ trajectory from another version of the env is refused rather than trained on wro
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -339,10 +340,11 @@ def load_examples(path: str | Path) -> list[Example]:
     return examples
 
 
-def collect_examples(sources: list[str | Path], history: int = DEFAULT_HISTORY) -> tuple[list[Example], int]:
+def collect_examples(sources: list[str | Path], history: int = DEFAULT_HISTORY, per_episode: int | None = None,
+                     seed: int = 0) -> tuple[list[Example], int]:
     """All examples of the successful episodes in run folders, and of every episode the expert
     labelled (``dagger`` runs), or saved by :func:`save_examples` in ``.jsonl`` files; and how many
-    episodes gave them."""
+    episodes gave them. With ``per_episode``, at most that many of each episode (:func:`capped`)."""
     examples: list[Example] = []
     episodes = 0
     for path in sources:
@@ -367,4 +369,17 @@ def collect_examples(sources: list[str | Path], history: int = DEFAULT_HISTORY) 
     if not examples:
         raise TrainingDataError(f"no successful episode with steps in {', '.join(map(str, sources))}: "
                                 "record some first, e.g. `lma run --agent expert --env ENV --episodes 50`")
-    return examples, episodes
+    return (capped(examples, per_episode, seed) if per_episode else examples), episodes
+
+
+def capped(examples: list[Example], per_episode: int, seed: int) -> list[Example]:
+    """At most ``per_episode`` examples of each episode, drawn with ``seed``, in their order. A
+    learner stuck in a loop for a whole DAgger episode is labelled at every step of it, nearly the
+    same lesson a hundred times; capped, each episode weighs about the same and an epoch is shorter."""
+    by_episode: dict[str, list[int]] = {}
+    for index, e in enumerate(examples):
+        by_episode.setdefault(e.source.rsplit("#", 1)[0], []).append(index)
+    rng = random.Random(seed)
+    kept = {i for indices in by_episode.values()
+            for i in (indices if len(indices) <= per_episode else rng.sample(indices, per_episode))}
+    return [e for index, e in enumerate(examples) if index in kept]

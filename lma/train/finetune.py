@@ -124,7 +124,7 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
         examples: list[Any] = frames
         episodes = len({e.source.rsplit("#", 1)[0] for e in frames})
     else:
-        examples, episodes = collect_examples(sources, history)
+        examples, episodes = collect_examples(sources, history, settings.max_per_episode, settings.seed)
         if save_data:
             save_examples(examples, save_data, history)
     made_from = base if new_vision is None else f"{base} + new vision {new_vision} + {new_language or 'its LM'}"

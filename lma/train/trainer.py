@@ -49,6 +49,7 @@ class TrainSettings:
     adapter_only: bool = False  # keep the LoRA adapter unmerged: small enough to copy off a GPU box
     save_every: int | None = None  # optimizer steps between checkpoints (None: no checkpoints)
     warm_start: str | None = None  # a LoRA adapter folder to continue from (a DAgger round), its rank and layers
+    max_per_episode: int | None = None  # examples drawn from each episode at most (lma.train.data.capped)
 
 
 def load_base(spec: str) -> tuple[Any, Any]:

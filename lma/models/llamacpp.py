@@ -28,11 +28,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lma.core import Usage
-from lma.models.adapters import verified_adapter
 from lma.models.base import ChatModel, Completion, ModelError, Request, parse_json
 from lma.models.json_grammar import decoding_grammar
 from lma.models.llamacpp_batch import BatchedLlama, chat_formatter, common_prefix
-from lma.models.shipped import PLANNERS, resolve_gguf, shipped_planner
+from lma.models.shipped import gguf_files
 
 
 def cpu_has_amx() -> bool:
@@ -142,11 +141,5 @@ def from_spec(target: str, **options: str) -> LlamaCppModel:
     unknown = set(options) - set(ints) - {"lora"}
     if unknown:
         raise ModelError(f"unknown llamacpp option(s): {', '.join(sorted(unknown))}")
-    if target in PLANNERS:
-        if "lora" in options:
-            raise ModelError(f"llamacpp:{target} is a shipped planner with its own adapter; give lora= with its base")
-        base, lora = shipped_planner(target)
-        return LlamaCppModel(base, lora=lora, **ints)
-    base = resolve_gguf(target)
-    lora = verified_adapter(Path(options["lora"]).expanduser(), base) if "lora" in options else None
+    base, lora = gguf_files(target, options.get("lora"))
     return LlamaCppModel(base, lora=lora, **ints)

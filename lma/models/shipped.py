@@ -85,6 +85,17 @@ def shipped_planner(name: str, folder: Path = PLANNER_DIR) -> tuple[Path, Path]:
     return base, verified_adapter(adapter, base)
 
 
+def gguf_files(target: str, lora: str | None = None) -> tuple[Path, Path | None]:
+    """(base GGUF, verified LoRA GGUF or None) of a ``llamacpp:TARGET[?lora=LORA]`` spec: a shipped
+    planner's pair, or a base with the adapter given, checked against its manifest."""
+    if target in PLANNERS:
+        if lora is not None:
+            raise ModelError(f"llamacpp:{target} is a shipped planner with its own adapter; give lora= with its base")
+        return shipped_planner(target)
+    base = resolve_gguf(target)
+    return base, verified_adapter(Path(lora).expanduser(), base) if lora is not None else None
+
+
 def planner_for(envs: Sequence[str]) -> str | None:
     """The spec of the shipped planner made for every env in ``envs``, if there is one."""
     for planner in PLANNERS.values():

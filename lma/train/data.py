@@ -175,6 +175,11 @@ def episode_source(run: RunDir, result: EpisodeResult) -> str:
     return f"{run.path.name}/{result.episode_id}"
 
 
+def episode_of(source: str) -> str:
+    """The episode an example's ``source`` names (:func:`episode_source`, without its ``#STEP``)."""
+    return source.rsplit("#", 1)[0]
+
+
 def env_kwargs_of(run: RunDir, env_id: str) -> dict[str, Any]:
     """The keyword arguments the run made ``env_id`` with (``--env-arg``): a replay makes it the same way."""
     return (run.config().get("env_args") or {}).get(env_id, {})
@@ -357,7 +362,7 @@ def collect_examples(sources: list[str | Path], history: int = DEFAULT_HISTORY, 
                                         f"so train on it with --history {saved} (asked: {history})")
             loaded = load_examples(path)
             examples += loaded
-            episodes += len({e.source.rsplit("#", 1)[0] for e in loaded})
+            episodes += len({episode_of(e.source) for e in loaded})
             continue
         run = RunDir.open(path)
         for result in run.results():
@@ -378,7 +383,7 @@ def capped(examples: list[Example], per_episode: int, seed: int) -> list[Example
     same lesson a hundred times; capped, each episode weighs about the same and an epoch is shorter."""
     by_episode: dict[str, list[int]] = {}
     for index, e in enumerate(examples):
-        by_episode.setdefault(e.source.rsplit("#", 1)[0], []).append(index)
+        by_episode.setdefault(episode_of(e.source), []).append(index)
     rng = random.Random(seed)
     kept = {i for indices in by_episode.values()
             for i in (indices if len(indices) <= per_episode else rng.sample(indices, per_episode))}

@@ -91,7 +91,7 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
     """
     from lma.train.captions import collect_scene_examples
     from lma.train.tiles import collect_tile_examples, pretrain_tower
-    from lma.train.data import collect_examples, save_examples, training_history
+    from lma.train.data import collect_examples, episode_of, save_examples, training_history
     from lma.train.trainer import load_base, train
     from lma.train.vlm import collect_frame_examples, is_vlm_folder, load_vlm_base, train_vlm
 
@@ -122,7 +122,7 @@ def finetune(sources: list[str], base: str, out: str | Path, settings: Any, hist
         tiles = collect_tile_examples(sources) if pretrain_vision else []
         frames = collect_scene_examples(sources) if caption else collect_frame_examples(sources, history)
         examples: list[Any] = frames
-        episodes = len({e.source.rsplit("#", 1)[0] for e in frames})
+        episodes = len({episode_of(e.source) for e in frames})
     else:
         examples, episodes = collect_examples(sources, history, settings.max_per_episode, settings.seed)
         if save_data:

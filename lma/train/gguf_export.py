@@ -42,9 +42,20 @@ def gguf_name(hf_name: str) -> str | None:
     return f"blk.{m.group(1)}.{LAYER[m.group(2)]}.weight" if m and m.group(2) in LAYER else None
 
 
+def attention_heads(reader: Any) -> tuple[int, int]:
+    """(query heads, key/value heads) of a Llama GGUF, for the rotary layout of its q/k weights."""
+    return (int(reader.fields["llama.attention.head_count"].contents()),
+            int(reader.fields["llama.attention.head_count_kv"].contents()))
+
+
+def rotary_heads(name: str, heads: int, kv_heads: int) -> int:
+    """How many heads the rows of the GGUF tensor ``name`` are permuted in (0: not permuted)."""
+    return heads if name.endswith("attn_q.weight") else kv_heads if name.endswith("attn_k.weight") else 0
+
+
 def to_gguf_layout(name: str, weight: np.ndarray, heads: int, kv_heads: int) -> np.ndarray:
     """llama.cpp's layout of a Hugging Face weight (q/k rows are interleaved per rotary pair)."""
-    n = heads if name.endswith("attn_q.weight") else kv_heads if name.endswith("attn_k.weight") else 0
+    n = rotary_heads(name, heads, kv_heads)
     if not n:
         return weight
     return weight.reshape(n, 2, weight.shape[0] // n // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
@@ -62,8 +73,7 @@ def export_gguf(model_dir: str | Path, base: str, out: str | Path) -> Path:
     arch = str(reader.fields["general.architecture"].contents())
     if arch != "llama":
         raise LmaError(f"GGUF export supports Llama-family models, not {arch!r}")
-    heads = int(reader.fields["llama.attention.head_count"].contents())
-    kv_heads = int(reader.fields["llama.attention.head_count_kv"].contents())
+    heads, kv_heads = attention_heads(reader)
     tuned = _weights(AutoModelForCausalLM.from_pretrained(str(model_dir), dtype="float32"), heads, kv_heads)
     base_hf = _weights(AutoModelForCausalLM.from_pretrained(str(base_path.parent), gguf_file=base_path.name,
                                                             dtype="float32"), heads, kv_heads)
@@ -136,8 +146,7 @@ def export_lora_gguf(adapter_dir: str | Path, base: str, out: str | Path) -> Pat
     reader = gguf.GGUFReader(str(base_path))
     if str(reader.fields["general.architecture"].contents()) != "llama":
         raise LmaError("LoRA GGUF export supports Llama-family bases")
-    heads = int(reader.fields["llama.attention.head_count"].contents())
-    kv_heads = int(reader.fields["llama.attention.head_count_kv"].contents())
+    heads, kv_heads = attention_heads(reader)
     shapes = {t.name: tuple(int(n) for n in reversed(t.shape)) for t in reader.tensors}
     tensors: dict[str, np.ndarray] = {}
     for key, value in load_file(str(weights_path)).items():

@@ -26,54 +26,47 @@ import numpy as np
 from lma.errors import LmaError
 from lma.models.base import ModelError, split_spec
 from lma.models.records import INFO_FILE, training_record
-from lma.train.gguf_export import LAYER
+from lma.models.shipped import PLANNERS, gguf_files
+from lma.train.gguf_export import LAYER, attention_heads, rotary_heads
 
 HF_MODULE = {gguf: hf for hf, gguf in LAYER.items()}
 
 
-def lora_gguf(spec: str) -> Path | None:
-    """The verified LoRA GGUF a llama.cpp spec applies (a shipped planner's or ``?lora=``), else None."""
-    from lma.models.adapters import verified_adapter
-    from lma.models.shipped import PLANNERS, resolve_gguf, shipped_planner
-
+def lora_gguf(spec: str) -> tuple[Path, Path] | None:
+    """(base, verified LoRA GGUF) of a llama.cpp spec that applies one (a shipped planner's or
+    ``?lora=``), else None."""
     try:
         backend, target, options = split_spec(spec)
     except ModelError:
         return None
-    if backend != "llamacpp":
+    if backend != "llamacpp" or (target not in PLANNERS and "lora" not in options):
         return None
-    if target in PLANNERS:
-        return shipped_planner(target)[1]
-    if "lora" not in options:
-        return None
-    return verified_adapter(Path(options["lora"]).expanduser(), resolve_gguf(target))
+    base, adapter = gguf_files(target, options.get("lora"))
+    return (base, adapter) if adapter is not None else None
 
 
 def from_rotary_layout(name: str, weight: np.ndarray, heads: int, kv_heads: int) -> np.ndarray:
     """The inverse of :func:`lma.train.gguf_export.to_gguf_layout`."""
-    n = heads if name.endswith("attn_q.weight") else kv_heads if name.endswith("attn_k.weight") else 0
+    n = rotary_heads(name, heads, kv_heads)
     if not n:
         return weight
     return weight.reshape(n, weight.shape[0] // n // 2, 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
 
 
-def import_lora_gguf(adapter: Path, record: dict[str, Any], out: Path) -> Path:
-    """Write the PEFT adapter folder ``out`` of ``adapter``: config, weights and ``record`` (how it
-    was trained, from its manifest: :func:`lma.models.records.training_record`)."""
+def import_lora_gguf(adapter: Path, base: Path, record: dict[str, Any], out: Path) -> Path:
+    """Write the PEFT adapter folder ``out`` of ``adapter`` (a LoRA GGUF over the GGUF ``base``):
+    config, weights and ``record`` (how it was trained, from its manifest:
+    :func:`lma.models.records.training_record`)."""
     import gguf
     import torch
     from safetensors.torch import save_file
-
-    from lma.models.shipped import resolve_gguf
 
     reader = gguf.GGUFReader(str(adapter))
     if "adapter.lora.alpha" not in reader.fields:
         raise LmaError(f"{adapter} is not a LoRA GGUF (no adapter.lora.alpha)")
     if not record.get("base"):
         raise LmaError(f"{adapter}: its manifest has no training record, so its base and prompt are unknown")
-    base = gguf.GGUFReader(str(resolve_gguf(record["base"].split(":", 1)[1])))
-    heads = int(base.fields["llama.attention.head_count"].contents())
-    kv_heads = int(base.fields["llama.attention.head_count_kv"].contents())
+    heads, kv_heads = attention_heads(gguf.GGUFReader(str(base)))
     weights, modules, layers, ranks = {}, set(), set(), set()
     for t in reader.tensors:
         m = re.fullmatch(r"blk\.(\d+)\.(\w+)\.weight\.lora_([ab])", t.name)
@@ -108,9 +101,10 @@ def import_lora_gguf(adapter: Path, record: dict[str, Any], out: Path) -> Path:
 def adapter_folder(warm_start: str) -> Iterator[str]:
     """The PEFT folder to continue training from: ``warm_start`` itself, or a LoRA GGUF it names
     imported into a temporary folder for as long as the caller loads it."""
-    adapter = lora_gguf(warm_start)
-    if adapter is None:
+    files = lora_gguf(warm_start)
+    if files is None:
         yield warm_start
         return
+    base, adapter = files
     with tempfile.TemporaryDirectory(prefix="lma-warm-start-") as tmp:
-        yield str(import_lora_gguf(adapter, training_record(warm_start), Path(tmp)))
+        yield str(import_lora_gguf(adapter, base, training_record(warm_start), Path(tmp)))

@@ -15,6 +15,11 @@ wired (``memory_mode``):
 Both long-term modes write the episode (experience, reflection, and on success the skill) when it
 ends (:mod:`lma.agents.experience`); they differ in how the planner reaches memory.
 
+A greedy planner that meets the same observation again answers it the same way, so an agent in a
+loop stays in it to the step limit; ``max_repeats`` (off at 0) rules out, at an observation, the calls
+already made there that many times (:func:`lma.planning.prompt.repeated_calls`), and the planner
+takes its next-best choice without any change to its prompt.
+
 The prompt for a step is assembled by :func:`lma.planning.prompt.plan_input` from the episode's
 past :class:`~lma.planning.prompt.Turn` s (what the planner read, the call, its outcome):
 ``lma finetune`` rebuilds training prompts with the same function, so a fine-tuned planner is
@@ -57,6 +62,7 @@ class LLMAgent(Agent):
         max_tokens: int = 128,
         temperature: float = 0.0,
         max_inner_calls: int = 2,
+        max_repeats: int = 0,
         survey_type: str = "-",
         wiring: str = "",
     ):
@@ -70,7 +76,7 @@ class LLMAgent(Agent):
         self.memory = make_memory(memory if memory_mode != "none" else "none")
         self.memory_mode, self.recall_k = memory_mode, recall_k
         self.history_size = planner_history(self.model_spec, history)
-        self.max_inner_calls = max_inner_calls
+        self.max_inner_calls, self.max_repeats = max_inner_calls, max_repeats
         self.planner = Planner(self.model, retries=retries, max_tokens=max_tokens, temperature=temperature)
         self.turns: list[Turn] = []
         self.steps: list[StepRecord] = []
@@ -85,6 +91,7 @@ class LLMAgent(Agent):
             "memory": self.memory_spec,
             "memory_mode": self.memory_mode,
             "history": self.history_size,
+            **({"max_repeats": self.max_repeats} if self.max_repeats else {}),  # off: as configs were before it
         }
 
     def reset(self, task: Task, env: gym.Env) -> None:
@@ -130,7 +137,10 @@ class LLMAgent(Agent):
                                  "history": self.history_size}  # the prompt's shape, for lma finetune
         for _ in range(self.max_inner_calls + 1):
             given = plan_input(percept.text, env_tools + agent_tools, self.turns, goal=self.task.goal,
-                               history=self.history_size, memories=recalled, scratch=scratch, images=percept.images)
+                               history=self.history_size, memories=recalled, scratch=scratch, images=percept.images,
+                               max_repeats=self.max_repeats)
+            if given.ruled_out:
+                trace["ruled_out"] = [str(c) for c in given.ruled_out]
             plan = self.planner.plan(given)
             usage = usage + plan.usage
             trace.update(messages=plan.messages, outputs=plan.outputs)

@@ -9,6 +9,11 @@ error instead of crashing the episode. Every rejected try is kept with its reaso
 ``response_format``) or a schema keyword no grammar enforces (:mod:`lma.models.json_grammar`) is
 covered by this check, and the trajectory and the episode page show each rejection. The messages
 it sends are returned too: fine-tuning trains on exactly these prompts.
+
+Calls ruled out for the step (:attr:`PlanInput.ruled_out`, a loop's repeats) are kept out without
+changing the prompt: a ruled-out call of a tool without arguments is left out of the grammar, so the
+model's next-best call is decoded; one with arguments is refused like an invalid answer while
+tries remain, and taken on the last (a repeat is better than a failed step).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 from lma.core import ToolCall, Usage
 from lma.models.base import ChatModel, Message, parse_json
 from lma.planning.prompt import SYSTEM_PROMPT, PlanInput, render
-from lma.tools.base import tool_call_schema, validate_call
+from lma.tools.base import Tool, tool_call_schema, validate_call
 
 
 @dataclass
@@ -55,6 +60,13 @@ def coerce_call(value: Any) -> ToolCall | None:
     return ToolCall(name, args)
 
 
+def decodable_tools(given: PlanInput) -> list[Tool]:
+    """The tools the step's grammar offers: all but those whose only call, without arguments, is
+    ruled out (:func:`lma.planning.prompt.repeated_calls` never rules out all of them)."""
+    closed = {c.name for c in given.ruled_out if not c.args}
+    return [t for t in given.tools if not (t.name in closed and not t.parameters.get("properties"))]
+
+
 class Planner:
     """Chooses tool calls with a :class:`ChatModel`; see the module docstring."""
 
@@ -69,11 +81,11 @@ class Planner:
 
     def plan(self, given: PlanInput) -> Plan:
         messages = self.messages(given)
-        schema = tool_call_schema(given.tools) if self.constrained else None
+        schema = tool_call_schema(decodable_tools(given)) if self.constrained else None
         conversation, outputs, usage = list(messages), [], Usage()
         rejected: list[dict[str, str]] = []
         problem = "no answer"
-        for _ in range(self.retries + 1):
+        for attempt in range(self.retries + 1):
             completion = self.model.complete(  # a ModelError propagates: see the module docstring
                 conversation,
                 images=given.images,
@@ -86,6 +98,8 @@ class Planner:
             parsed = completion.parsed if completion.parsed is not None else parse_json(completion.text)
             call = coerce_call(parsed)
             problem = validate_call(call, given.tools) if call else f"not a tool call: {completion.text[:120]!r}"
+            if problem is None and call in given.ruled_out and attempt < self.retries:
+                problem = f"{call} was made here before and led back here; make another call"
             if problem is None:
                 return Plan(call, messages, outputs, usage, rejected=rejected)
             rejected.append({"output": completion.text, "reason": problem})

@@ -103,6 +103,7 @@ class PlanInput:
     scratch: list[str] = field(default_factory=list)
     omitted: int = 0
     images: tuple[np.ndarray, ...] = ()
+    ruled_out: list[ToolCall] = field(default_factory=list)  # calls not to make now; the prompt does not show them
 
 
 def call_text(call: ToolCall) -> str:
@@ -127,11 +128,34 @@ def window_start(turns: Sequence[Turn], history: int, max_chars: int = HISTORY_C
 
 def plan_input(observation: str, tools: Sequence[Tool], turns: Sequence[Turn], *, goal: str = "",
                history: int = DEFAULT_HISTORY, memories: Sequence[str] = (), scratch: Sequence[str] = (),
-               images: tuple = ()) -> PlanInput:
-    """The planner's input for one step, given every past turn of the episode (see :func:`window_start`)."""
+               images: tuple = (), max_repeats: int = 0) -> PlanInput:
+    """The planner's input for one step, given every past turn of the episode (see :func:`window_start`).
+
+    With ``max_repeats`` > 0, a call already made that many times at this very observation in the
+    episode is ruled out (:func:`repeated_calls`)."""
     start = window_start(turns, history)
+    ruled_out = repeated_calls(observation, turns, max_repeats, tools) if max_repeats > 0 else []
     return PlanInput(observation, list(tools), goal, list(turns[start:]), list(memories), list(scratch),
-                     omitted=start, images=images)
+                     omitted=start, images=images, ruled_out=ruled_out)
+
+
+def repeated_calls(observation: str, turns: Sequence[Turn], limit: int, tools: Sequence[Tool] = ()) -> list[ToolCall]:
+    """The calls made at least ``limit`` times at ``observation`` in ``turns``: a planner that meets
+    the same observation again and again and answers it the same way is in a loop that its own
+    answer keeps up (a greedy decoder gives the same answer to the same state), so ruling those
+    calls out makes it take its next-best choice there. Only the observation is matched, not the
+    history, and only exact repeats count, so an agent that is making progress is not touched.
+
+    Never every call: when each of ``tools`` is a call without arguments that was made there
+    ``limit`` times or more, only the least-made ones stay open (the model's order among them)."""
+    counts: dict[str, tuple[ToolCall, int]] = {}
+    for turn in turns:
+        if turn.observation == observation:
+            call, seen = counts.get(turn.call_json, (turn.call, 0))
+            counts[turn.call_json] = (call, seen + 1)
+    closed_set = bool(tools) and all(not t.parameters.get("properties") for t in tools)
+    least = min(counts.get(call_text(ToolCall(t.name)), (None, 0))[1] for t in tools) if closed_set else 0
+    return [call for call, seen in counts.values() if seen >= max(limit, least + 1)]
 
 
 def render(given: PlanInput, system_prompt: str = SYSTEM_PROMPT) -> list[Message]:

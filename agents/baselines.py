@@ -40,23 +40,38 @@ class ExpertAgent(Agent):
     episodes show the expert recovering from off-course states. The expert is asked at every step, so
     an expert that replans from the action actually taken (BabyAI's bot) stays in step. Noisy steps
     are marked ``trace["noise"]`` and :mod:`lma.train.data` keeps them as context, never as targets.
+
+    ``decoy`` (``expert?decoy=0.5``) is the share of episodes (drawn from the episode's seed) that
+    start with the env's decoy (``env.unwrapped.decoy_action()``: BabyAI's bot on the mission with
+    its objects' roles swapped) until it hands over; its steps are marked as noise too. Single-step
+    noise almost never makes the mistake a learner makes most on two-object missions, a whole plan
+    built on the wrong object, so no recorded episode shows the expert recovering from it.
     """
 
     name = "expert"
     survey_type = "oracle"
     wiring = "the env's scripted expert policy; no model"
 
-    def __init__(self, noise: float = 0.0):
-        if not 0.0 <= noise < 1.0:
-            raise LmaError(f"expert: noise must be in [0, 1), got {noise}")
-        self.noise = noise
+    def __init__(self, noise: float = 0.0, decoy: float = 0.0):
+        for name, share in (("noise", noise), ("decoy", decoy)):
+            if not 0.0 <= share <= (1.0 if name == "decoy" else 0.999999):
+                raise LmaError(f"expert: {name} must be in [0, {'1]' if name == 'decoy' else '1)'}, got {share}")
+        self.noise, self.decoy = noise, decoy
 
     def reset(self, task: Task, env: gym.Env) -> None:
         super().reset(task, env)
+        if self.decoy and not hasattr(env.unwrapped, "decoy_action"):
+            raise LmaError(f"expert: decoy needs an env with decoy_action() (BabyAI's); {task.env_id} has none")
         self.rng = random.Random(task.seed)
+        self.decoyed = bool(self.decoy) and self.rng.random() < self.decoy
 
     def act(self, obs: Observation) -> Decision:
-        call = self.env.unwrapped.expert_action()
+        call = self.env.unwrapped.expert_action()  # asked at every step, so that it replans from what was done
+        decoy = self.env.unwrapped.decoy_action() if self.decoyed else None
+        if decoy is not None:
+            return Decision(decoy, trace={"policy": "scripted expert", "noise": True, "decoy": True,
+                                          "expert_call": call.name})
+        self.decoyed = False
         if self.noise and self.rng.random() < self.noise:
             others = [t.name for t in self.env.unwrapped.tools
                       if t.name != call.name and not t.parameters.get("required")]  # tools that need no arguments
@@ -66,7 +81,7 @@ class ExpertAgent(Agent):
         return Decision(call, trace={"policy": "scripted expert"})
 
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, "noise": self.noise} if self.noise else {"name": self.name}
+        return {"name": self.name, **{k: v for k, v in (("noise", self.noise), ("decoy", self.decoy)) if v}}
 
 
 class ExpertDriver(Agent):

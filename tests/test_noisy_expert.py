@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import lma
+
 from lma.agents import ExpertAgent, make_agent
 from lma.core import Task
 from lma.errors import LmaError
@@ -101,3 +103,36 @@ def test_noise_out_of_range_is_a_clear_error():
         make_agent("expert", noise=1.5)
     assert ExpertAgent(noise=0.2).config() == {"name": "expert", "noise": 0.2}
     assert json.dumps(ExpertAgent().config()) == '{"name": "expert"}'
+
+
+def test_a_decoy_start_carries_the_wrong_object_and_the_bot_recovers():
+    """decoy=1: the bot of the misread mission leads (marked as noise) until it has picked up the
+    other object; BabyAI's bot then drops it, fetches the right one and solves the episode."""
+    agent = ExpertAgent(decoy=1.0)
+    env = lma.make(ENV)
+    obs, _ = env.reset(seed=7)
+    agent.reset(Task(ENV, 7), env)
+    goal = obs["text"].splitlines()[0]
+    decisions, done = [], False
+    while not done:
+        decision = agent.act(obs)
+        decisions.append((obs["text"], decision))
+        obs, reward, done, truncated, _ = env.step(decision.call)
+        done = done or truncated
+    env.close()
+    assert reward > 0
+    led = [d for _, d in decisions if d.trace.get("decoy")]
+    assert led and all(d.trace["noise"] for d in led) and led[-1].call.name == "pick_up"
+    after = decisions[len(led)]
+    carried = after[0].splitlines()[1]  # "You carry a grey box"
+    assert carried.startswith("You carry") and carried.removeprefix("You carry ") not in goal.split(" next to ")[0]
+    assert after[1].call.name == "drop" and not after[1].trace.get("noise")
+
+
+def test_decoy_needs_an_env_that_has_one():
+    env = lma.make("memory/facts-v0")
+    with pytest.raises(LmaError, match="decoy_action"):
+        ExpertAgent(decoy=0.5).reset(Task("memory/facts-v0", 0), env)
+    env.close()
+    with pytest.raises(LmaError, match="decoy must be in"):
+        ExpertAgent(decoy=1.5)

@@ -6,8 +6,11 @@ step left", and the distance to the wall ahead), what it carries, and the RGB fr
 MiniGrid actions are tools: turn_left, turn_right, forward, pickup, drop, toggle, done.
 
 ``expert_action()`` is BabyAI's own scripted bot (``minigrid.utils.baby_ai_bot.BabyAIBot``), an
-oracle that solves the BabyAI levels; agent ``expert`` uses it. Success means the level's own
-success signal: the episode terminated with a positive reward.
+oracle that solves the BabyAI levels; agent ``expert`` uses it. ``decoy_action()`` is the same bot
+on the mission misread (:func:`misread`: the two objects' roles swapped), the mistake a learner
+makes on two-object missions, so that expert runs can start with it and show the recovery
+(``expert?decoy=P``). Success means the level's own success signal: the episode terminated with a
+positive reward.
 """
 
 from __future__ import annotations
@@ -33,6 +36,21 @@ ACTIONS = {
     "done": "declare the task complete",
 }
 _VIEW_AGENT = (3, 6)  # the agent's cell in MiniGrid's 7x7 egocentric view, facing "up"
+
+
+def misread(instr: Any) -> Any | None:
+    """The mission with its two objects' roles swapped, or None when it names fewer than two:
+    "put the X next to the Y" read as "put the Y next to the X", "pick up X, then go to Y" as
+    "pick up Y, then go to X"."""
+    from minigrid.envs.babyai.core.verifier import AfterInstr, AndInstr, BeforeInstr, PutNextInstr
+
+    if isinstance(instr, PutNextInstr):
+        return PutNextInstr(instr.desc_fixed, instr.desc_move)
+    if isinstance(instr, (BeforeInstr, AfterInstr, AndInstr)):
+        first, second = instr.instr_a, instr.instr_b
+        if hasattr(first, "desc") and hasattr(second, "desc") and first.desc is not second.desc:
+            return type(instr)(type(first)(second.desc), type(second)(first.desc))
+    return None
 
 
 def _steps(n: int, word: str) -> str:
@@ -109,7 +127,8 @@ class BabyAIEnv(ToolEnv):
         self._names = list(self.action_tools)
         self._bot: Any = None
         self._last_action: Any = None
-        self._advice: ToolCall | None = None  # the bot's action for the current state, once asked
+        self._advice: dict[str, ToolCall] = {}  # each bot's action for the current state, once asked
+        self._decoy: Any = None  # the bot on the misread mission, while it leads
         self.observation_space = observation_space(Frame(self._frame_shape(), optional=False))
 
     def _frame_shape(self) -> tuple[int, int]:
@@ -129,12 +148,12 @@ class BabyAIEnv(ToolEnv):
         # The level's limit is set as it is made (BALROG's mix: 64 or 128 by mission kind; MiniGrid's
         # mixed levels alike): read it anew, or the runner would cap every episode at the first one's.
         self.max_episode_steps = int(self.inner.unwrapped.max_steps)
-        self._bot, self._last_action, self._advice = None, None, None
+        self._bot, self._last_action, self._advice, self._decoy = None, None, {}, None
         return self._observe(raw), info
 
     def _act(self, call: ToolCall):
         action = self._names.index(call.name)
-        self._last_action, self._advice = self.inner.unwrapped.actions(action), None
+        self._last_action, self._advice = self.inner.unwrapped.actions(action), {}
         raw, reward, terminated, truncated, info = self.inner.step(action)
         info = {**info, "success": bool(terminated and reward > 0)}
         return self._observe(raw), reward, terminated, truncated, info
@@ -144,17 +163,43 @@ class BabyAIEnv(ToolEnv):
         bot updates its plan with the last action every time it is asked, so a second ask (after a
         learner's call that failed validation, say) would count that action twice and skew every
         later label."""
-        if self._advice is not None:
-            return self._advice
-        if self._bot is None:
+        return self._ask(self.inner.unwrapped.instrs, "_bot")
+
+    def decoy_action(self) -> ToolCall | None:
+        """The bot's action on the misread mission (:func:`misread`), from the first step until the
+        agent carries something (the wrong object, as a rule); None from then on, when first asked
+        after the first step, and for a mission with one object."""
+        level = self.inner.unwrapped
+        if self._decoy is False or level.carrying is not None or (self._decoy is None and self._last_action is not None):
+            self._decoy = False
+            return None
+        wrong = misread(level.instrs)
+        if wrong is None:
+            self._decoy = False
+            return None
+        return self._ask(wrong, "_decoy")
+
+    def _ask(self, instrs: Any, slot: str) -> ToolCall:
+        """The action of the bot kept in ``slot`` (made now for ``instrs`` if there is none; it then
+        plans from the state as it is, with no last action), once per state."""
+        if slot in self._advice:
+            return self._advice[slot]
+        bot, last = getattr(self, slot), self._last_action
+        if bot is None:
             from minigrid.utils.baby_ai_bot import BabyAIBot
 
-            self._bot = BabyAIBot(self.inner.unwrapped)
-        action = int(self._bot.replan(self._last_action))
+            level = self.inner.unwrapped
+            mission, level.instrs = level.instrs, instrs  # the bot reads its plan from the level as it is made
+            try:
+                bot, last = BabyAIBot(level), None
+            finally:
+                level.instrs = mission
+            setattr(self, slot, bot)
+        action = int(bot.replan(last))
         if action >= len(self._names):
             raise RuntimeError(f"BabyAIBot chose MiniGrid action {action}, which {self.gym_id} has no tool for")
-        self._advice = ToolCall(self._names[action])
-        return self._advice
+        self._advice[slot] = ToolCall(self._names[action])
+        return self._advice[slot]
 
     def close(self) -> None:
         self.inner.close()

@@ -53,9 +53,10 @@ class ExpertAgent(Agent):
     wiring = "the env's scripted expert policy; no model"
 
     def __init__(self, noise: float = 0.0, decoy: float = 0.0):
-        for name, share in (("noise", noise), ("decoy", decoy)):
-            if not 0.0 <= share <= (1.0 if name == "decoy" else 0.999999):
-                raise LmaError(f"expert: {name} must be in [0, {'1]' if name == 'decoy' else '1)'}, got {share}")
+        if not 0.0 <= noise < 1.0:
+            raise LmaError(f"expert: noise must be in [0, 1), got {noise}")
+        if not 0.0 <= decoy <= 1.0:
+            raise LmaError(f"expert: decoy must be in [0, 1], got {decoy}")
         self.noise, self.decoy = noise, decoy
 
     def reset(self, task: Task, env: gym.Env) -> None:
@@ -63,15 +64,14 @@ class ExpertAgent(Agent):
         if self.decoy and not hasattr(env.unwrapped, "decoy_action"):
             raise LmaError(f"expert: decoy needs an env with decoy_action() (BabyAI's); {task.env_id} has none")
         self.rng = random.Random(task.seed)
-        self.decoyed = bool(self.decoy) and self.rng.random() < self.decoy
+        self.decoyed = bool(self.decoy) and self.rng.random() < self.decoy  # this episode starts with the decoy
 
     def act(self, obs: Observation) -> Decision:
         call = self.env.unwrapped.expert_action()  # asked at every step, so that it replans from what was done
-        decoy = self.env.unwrapped.decoy_action() if self.decoyed else None
+        decoy = self.env.unwrapped.decoy_action() if self.decoyed else None  # None for good once it hands over
         if decoy is not None:
             return Decision(decoy, trace={"policy": "scripted expert", "noise": True, "decoy": True,
                                           "expert_call": call.name})
-        self.decoyed = False
         if self.noise and self.rng.random() < self.noise:
             others = [t.name for t in self.env.unwrapped.tools
                       if t.name != call.name and not t.parameters.get("required")]  # tools that need no arguments

@@ -72,6 +72,11 @@ class Tool:
             return ToolResult(ok=False, error=f"{self.name} failed: {type(exc).__name__}: {exc}")
         return out if isinstance(out, ToolResult) else ToolResult(output=str(out))
 
+    @property
+    def takes_arguments(self) -> bool:
+        """Whether the schema has any argument: a tool without has exactly one call, ``name()``."""
+        return bool(self.parameters.get("properties"))
+
     def signature(self) -> str:
         """A compact one-line form for prompts, e.g. ``click(element: integer)``."""
         props = self.parameters.get("properties", {})

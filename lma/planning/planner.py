@@ -64,7 +64,7 @@ def decodable_tools(given: PlanInput) -> list[Tool]:
     """The tools the step's grammar offers: all but those whose only call, without arguments, is
     ruled out (:func:`lma.planning.prompt.repeated_calls` never rules out all of them)."""
     closed = {c.name for c in given.ruled_out if not c.args}
-    return [t for t in given.tools if not (t.name in closed and not t.parameters.get("properties"))]
+    return [t for t in given.tools if t.takes_arguments or t.name not in closed]
 
 
 class Planner:

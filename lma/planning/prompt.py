@@ -153,7 +153,7 @@ def repeated_calls(observation: str, turns: Sequence[Turn], limit: int, tools: S
         if turn.observation == observation:
             call, seen = counts.get(turn.call_json, (turn.call, 0))
             counts[turn.call_json] = (call, seen + 1)
-    closed_set = bool(tools) and all(not t.parameters.get("properties") for t in tools)
+    closed_set = bool(tools) and not any(t.takes_arguments for t in tools)
     least = min(counts.get(call_text(ToolCall(t.name)), (None, 0))[1] for t in tools) if closed_set else 0
     return [call for call, seen in counts.values() if seen >= max(limit, least + 1)]
 
